@@ -1,0 +1,254 @@
+"""The `nas` command line. Heavy imports (torch) happen inside the commands that need them."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from spaces.errors import SpacesError
+
+DESCRIPTION = """\
+Network design spaces: sample, count and (soon) train networks from the RegNet paper's spaces.
+
+commands:
+  spaces       list the registered design spaces with their dimensions and sizes
+  complexity   exact params / flops / acts of a named model or config file, without building it
+  sample       draw N configs from a design space within a complexity band (--dry-run writes them)
+
+Run `nas COMMAND --help` for the options of a command.
+"""
+
+
+class CliError(Exception):
+    """A usage problem; printed as one line, exit status 2."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.func(args) or 0
+    except (CliError, SpacesError) as e:
+        print(f"nas {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # `nas sample ... | head`
+        return 0
+    except KeyboardInterrupt:
+        print(f"nas {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nas", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("spaces", help="list design spaces", description="List the registered design "
+                       "spaces: free dimensions, size on the sampling grid, the paper's Table 1 size.")
+    p.add_argument("--json", action="store_true", help="print a JSON list with each space's distributions")
+    p.set_defaults(func=cmd_spaces)
+
+    p = sub.add_parser("complexity", help="params, flops, acts of a model or config",
+                       description="Exact analytic complexity of a named model (e.g. regnetx_400mf) or a "
+                       "config file (JSON/YAML, or a line of `nas sample --dry-run`), computed from the "
+                       "config without building the network. flops = multiply-adds of conv and linear "
+                       "layers; acts = their output elements.")
+    p.add_argument("model", metavar="NAME_OR_CONFIG_FILE")
+    p.add_argument("--resolution", type=_resolution, default=224, help="input size R or HxW (default 224)")
+    p.add_argument("--in-channels", type=_positive_int, default=None, help="input channels (default: config's)")
+    p.add_argument("--num-classes", type=_positive_int, default=None, help="classes (default: config's)")
+    p.add_argument("--stem", choices=["imagenet", "small"], default=None,
+                   help="imagenet = 3x3 stride 2; small = 3x3 stride 1 for 28-32 px inputs (default: config's)")
+    p.add_argument("--verify", action="store_true",
+                   help="also build the model and count it with fvcore and forward hooks; exit 1 on a mismatch")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_complexity)
+
+    p = sub.add_parser("sample", help="sample configs from a design space",
+                       description="Seeded rejection sampling of N distinct configs from a design space "
+                       "whose complexity at the reference setting (224x224 RGB, ImageNet stem, 1000 classes) "
+                       "lies in the bands. With --dry-run, writes one JSON object per config (JSONL).")
+    p.add_argument("--space", required=True, help="design space name (see `nas spaces`)")
+    p.add_argument("-n", type=_positive_int, default=500, help="number of configs (default 500)")
+    p.add_argument("--seed", type=int, default=0, help="random seed: the same seed gives the same configs")
+    p.add_argument("--flops", type=_band, default=None, metavar="LO:HI",
+                   help="flops band, e.g. 360M:400M, 1G:, or none (default: the space's, 360M:400M)")
+    p.add_argument("--params", type=_band, default=None, metavar="LO:HI", help="params band, e.g. :5M")
+    p.add_argument("--acts", type=_band, default=None, metavar="LO:HI", help="acts band")
+    p.add_argument("--max-candidates", type=_positive_int, default=None,
+                   help="give up after this many candidates (default 20M)")
+    p.add_argument("--dry-run", action="store_true", help="write the sampled configs without training")
+    p.add_argument("--out", "-o", default=None, help="write the JSONL to this file instead of stdout")
+    p.add_argument("--json", action="store_true", help="print the run summary as JSON on stderr")
+    p.set_defaults(func=cmd_sample)
+    return parser
+
+
+# --- commands ---------------------------------------------------------------------------------------
+def cmd_spaces(args: argparse.Namespace) -> int:
+    from spaces import SPACES
+
+    rows = [s.summary() for s in SPACES.values()]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"{'name':<11} {'dims':>4} {'size':>9} {'paper':>8}  description")
+    for r in rows:
+        paper = f"{r['paper_size']:.1e}" if r["paper_size"] else "-"
+        print(f"{r['name']:<11} {r['dims']:>4} {r['size']:>9.2e} {paper:>8}  {r['description']}")
+    print("\nsize: distinct settings on the sampling grid; paper: Table 1 of the RegNet paper, which counts "
+          "ordered\nspaces (D, E) as 1/4! of the unordered ones and RegNet on a coarser grid.")
+    return 0
+
+
+def cmd_complexity(args: argparse.Namespace) -> int:
+    from spaces import complexity, get_config
+
+    cfg = get_config(args.model)
+    overrides = {"in_channels": args.in_channels, "num_classes": args.num_classes, "stem": args.stem}
+    cfg = cfg.replace(**{k: v for k, v in overrides.items() if v is not None})
+    cx = complexity(cfg, args.resolution)
+    out: dict[str, Any] = {"model": args.model, **cx.to_dict(), "in_channels": cfg.in_channels,
+                           "num_classes": cfg.num_classes, "stem": cfg.stem, "config": cfg.to_dict()}
+    mismatch = False
+    if args.verify:
+        from spaces import create_model
+        from spaces.measure import measure
+
+        measured = measure(create_model(cfg), cx.resolution, cfg.in_channels)
+        out["measured"] = {k: v for k, v in measured.to_dict().items() if k != "resolution"}
+        mismatch = measured != cx
+    if args.json:
+        print(json.dumps(out))
+        return 1 if mismatch else 0
+    h, w = (cx.resolution, cx.resolution) if isinstance(cx.resolution, int) else cx.resolution
+    print(f"{args.model}: {cfg.block_name} blocks, stages (depth, width) "
+          + ", ".join(f"({s.depth}, {s.width})" for s in cfg.stages))
+    print(f"  input {out['in_channels']}x{h}x{w}, {out['num_classes']} classes, {out['stem']} stem")
+    print(f"  params {cx.params:>14,}  ({cx.params / 1e6:.2f} M)")
+    print(f"  flops  {cx.flops:>14,}  ({cx.flops / 1e9:.3f} GF, multiply-adds)")
+    print(f"  acts   {cx.acts:>14,}  ({cx.acts / 1e6:.2f} M)")
+    if args.verify:
+        m = out["measured"]
+        verdict = "MISMATCH" if mismatch else "equal"
+        print(f"  built model: params {m['params']:,}, fvcore conv+linear flops {m['flops']:,}, "
+              f"acts {m['acts']:,}: {verdict}")
+    return 1 if mismatch else 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from spaces import Band, get_space, sample
+    from spaces.sampling import DEFAULT_MAX_CANDIDATES, default_bands
+
+    if not args.dry_run:
+        raise CliError("training sweeps are not part of this release yet; add --dry-run to write the "
+                       "sampled configs")
+    space = get_space(args.space)
+    bands = default_bands(space) if args.flops is None else []
+    for metric, limits in (("flops", args.flops), ("params", args.params), ("acts", args.acts)):
+        if limits and limits != (None, None):
+            bands.append(Band(metric, *limits))
+    with _progress(args.n, f"sampling {space.name}") as bar:
+        result = sample(space, args.n, seed=args.seed, bands=bands,
+                        max_candidates=args.max_candidates or DEFAULT_MAX_CANDIDATES, progress=bar.update)
+    lines = "".join(json.dumps(r) + "\n" for r in result.records)
+    if args.out:
+        from pathlib import Path
+
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(lines)
+    else:
+        sys.stdout.write(lines)
+    summary = {"space": space.name, "n": len(result.records), "seed": args.seed,
+               "bands": [str(b) for b in result.bands], "candidates_tried": result.candidates_tried,
+               "in_band": result.in_band, "duplicates": result.duplicates,
+               "seconds": round(result.seconds, 4),
+               "candidates_per_second": round(result.candidates_per_second), "out": args.out}
+    if args.json:
+        print(json.dumps(summary), file=sys.stderr)
+    else:
+        print(f"sampled {summary['n']} configs of {space.name} ({'; '.join(summary['bands']) or 'no band'}) "
+              f"in {result.seconds:.2f} s: {result.candidates_tried:,} candidates "
+              f"({result.candidates_per_second:,.0f}/s), {result.in_band:,} in band, "
+              f"{result.duplicates} duplicates dropped" + (f"; wrote {args.out}" if args.out else ""),
+              file=sys.stderr)
+    return 0
+
+
+# --- argument types ---------------------------------------------------------------------------------
+_SUFFIX = {"k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12}
+
+
+def _number(text: str) -> float:
+    t = text.strip().lower()
+    scale = _SUFFIX.get(t[-1:], 1.0)
+    if t[-1:] in _SUFFIX:
+        t = t[:-1]
+    return float(t) * scale
+
+
+def _band(text: str) -> tuple[float | None, float | None] | None:
+    if text.strip().lower() in ("none", "off", ""):
+        return None, None
+    if ":" not in text:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a band: write LO:HI, LO: or :HI "
+                                         "(suffixes K, M, G), or none")
+    lo, hi = text.split(":", 1)
+    try:
+        low, high = (_number(lo) if lo.strip() else None), (_number(hi) if hi.strip() else None)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: bounds must be numbers like 360M or 4e8") from None
+    if low is not None and high is not None and low > high:
+        raise argparse.ArgumentTypeError(f"{text!r}: the low bound is above the high bound")
+    return low, high
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _resolution(text: str) -> int | tuple[int, int]:
+    parts = text.lower().split("x")
+    try:
+        values = [int(p) for p in parts]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give R or HxW, e.g. 224 or 32x32") from None
+    if len(values) > 2 or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give positive R or HxW, e.g. 224 or 32x32")
+    return values[0] if len(values) == 1 else (values[0], values[1])
+
+
+class _NoBar:
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def __enter__(self) -> _NoBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+def _progress(total: int, desc: str):
+    """A tqdm bar on stderr when it is a terminal; silent otherwise."""
+    if not sys.stderr.isatty():
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="cfg", file=sys.stderr, leave=False)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,53 @@
+"""Design spaces, model generators and exact analytic complexity.
+
+    >>> import spaces
+    >>> cfg = spaces.get_config("regnetx_400mf")
+    >>> spaces.complexity(cfg).flops
+    398000000...
+    >>> model = spaces.create_model("regnetx_400mf", num_classes=10)   # a torch.nn.Module
+
+Importing this package does not import torch; only `create_model` does.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from spaces.complexity import Complexity, complexity, reference_complexity
+from spaces.config import AnyNetConfig, StageConfig, make_anynet
+from spaces.errors import ConfigError, SamplingError, SpacesError, UnknownNameError
+from spaces.registry import (
+    MODELS,
+    SPACES,
+    get_config,
+    get_space,
+    load_config,
+    register_model,
+    register_space,
+)
+from spaces.regnet import RegNetParams
+from spaces.sampling import Band, SampleResult, sample
+from spaces.space import AnyNetSpace, DesignSpace, RegNetSpace
+
+if TYPE_CHECKING:
+    from torch import nn
+
+__all__ = [
+    "MODELS", "SPACES", "AnyNetConfig", "AnyNetSpace", "Band", "Complexity", "ConfigError", "DesignSpace",
+    "RegNetParams", "RegNetSpace", "SampleResult", "SamplingError", "SpacesError", "StageConfig",
+    "UnknownNameError", "complexity", "create_model", "get_config", "get_space", "load_config",
+    "make_anynet", "reference_complexity", "register_model", "register_space", "sample",
+]
+
+
+def create_model(name_or_config: str | AnyNetConfig | dict, **overrides: Any) -> nn.Module:
+    """Build the network of a named model, a config file, a dict or a config.
+
+    `overrides` replace config fields, e.g. in_channels=1, num_classes=10, stem="small".
+    """
+    from spaces.anynet import AnyNet
+
+    cfg = name_or_config if isinstance(name_or_config, AnyNetConfig) else get_config(name_or_config)
+    if overrides:
+        cfg = cfg.replace(**overrides)
+    return AnyNet(cfg)

@@ -1,0 +1,151 @@
+"""Torch building blocks of the AnyNet family. Each module mirrors a function of `spaces.complexity`."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+def conv_bn(w_in: int, w_out: int, k: int, stride: int = 1, groups: int = 1) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(w_in, w_out, k, stride, k // 2, groups=groups, bias=False),
+                         nn.BatchNorm2d(w_out))
+
+
+class Stem(nn.Module):
+    """3x3 conv + BN + ReLU: stride 2 for ImageNet-size inputs, stride 1 for 28-32 px inputs."""
+
+    def __init__(self, in_channels: int, width: int, stride: int) -> None:
+        super().__init__()
+        self.conv = conv_bn(in_channels, width, 3, stride)
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.relu(self.conv(x))
+
+
+class SqueezeExcitation(nn.Module):
+    """Channel gating from globally pooled features (Hu et al.); w_se is set by the caller."""
+
+    def __init__(self, w_in: int, w_se: int) -> None:
+        super().__init__()
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.reduce = nn.Conv2d(w_in, w_se, 1, bias=True)
+        self.expand = nn.Conv2d(w_se, w_in, 1, bias=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s = torch.relu(self.reduce(self.pool(x)))
+        return x * torch.sigmoid(self.expand(s))
+
+
+class Projection(nn.Module):
+    """1x1 conv + BN on the shortcut when width or resolution changes."""
+
+    def __init__(self, w_in: int, w_out: int, stride: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(w_in, w_out, 1, stride, bias=False)
+        self.bn = nn.BatchNorm2d(w_out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.bn(self.conv(x))
+
+
+class VanillaBlock(nn.Module):
+    """V: 3x3 conv, BN, ReLU, 3x3 conv, BN, ReLU."""
+
+    def __init__(self, w_in: int, w_out: int, stride: int, bottleneck: int = 1, group_width: int = 1,
+                 se_ratio: float | None = None) -> None:
+        super().__init__()
+        self.a = conv_bn(w_in, w_out, 3, stride)
+        self.b = conv_bn(w_out, w_out, 3)
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.relu(self.b(self.relu(self.a(x))))
+
+
+class ResidualBlock(nn.Module):
+    """A residual function f plus an identity or projected shortcut, then ReLU."""
+
+    def __init__(self, w_in: int, w_out: int, stride: int) -> None:
+        super().__init__()
+        needs_proj = w_in != w_out or stride != 1
+        self.proj = Projection(w_in, w_out, stride) if needs_proj else None
+        self.relu = nn.ReLU(inplace=True)
+
+    def residual(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shortcut = x if self.proj is None else self.proj(x)
+        return self.relu(shortcut + self.residual(x))
+
+
+class ResBasicBlock(ResidualBlock):
+    """R: two 3x3 convs with a residual connection."""
+
+    def __init__(self, w_in: int, w_out: int, stride: int, bottleneck: int = 1, group_width: int = 1,
+                 se_ratio: float | None = None) -> None:
+        super().__init__(w_in, w_out, stride)
+        self.a = conv_bn(w_in, w_out, 3, stride)
+        self.b = conv_bn(w_out, w_out, 3)
+        self.b[1].final_bn = True
+
+    def residual(self, x: torch.Tensor) -> torch.Tensor:
+        return self.b(self.relu(self.a(x)))
+
+
+class ResBottleneckBlock(ResidualBlock):
+    """X: 1x1, 3x3 group conv (stride here), [SE], 1x1; Y when se_ratio is set.
+
+    SE width is se_ratio x the block's *input* width, as in the RegNet reference code.
+    """
+
+    def __init__(self, w_in: int, w_out: int, stride: int, bottleneck: int = 1, group_width: int = 1,
+                 se_ratio: float | None = None) -> None:
+        super().__init__(w_in, w_out, stride)
+        w_b = w_out // bottleneck
+        self.a = conv_bn(w_in, w_b, 1)
+        self.b = conv_bn(w_b, w_b, 3, stride, groups=w_b // group_width)
+        self.se = SqueezeExcitation(w_b, round(se_ratio * w_in)) if se_ratio else None
+        self.c = conv_bn(w_b, w_out, 1)
+        self.c[1].final_bn = True
+
+    def residual(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.relu(self.b(self.relu(self.a(x))))
+        if self.se is not None:
+            x = self.se(x)
+        return self.c(x)
+
+
+BLOCK_TYPES: dict[str, type[nn.Module]] = {"V": VanillaBlock, "R": ResBasicBlock, "X": ResBottleneckBlock}
+
+
+class Head(nn.Module):
+    """Global average pool + linear classifier."""
+
+    def __init__(self, w_in: int, num_classes: int) -> None:
+        super().__init__()
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(w_in, num_classes, bias=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.flatten(self.pool(x), 1))
+
+
+def init_weights(module: nn.Module, zero_init_final_gamma: bool = False) -> None:
+    """pycls initialization: fan-out normal convs, unit BN (optionally zero on the last BN of a
+    residual branch), small-normal linear."""
+    if isinstance(module, nn.Conv2d):
+        fan_out = module.kernel_size[0] * module.kernel_size[1] * module.out_channels // module.groups
+        module.weight.data.normal_(mean=0.0, std=math.sqrt(2.0 / fan_out))
+        if module.bias is not None:
+            module.bias.data.zero_()
+    elif isinstance(module, nn.BatchNorm2d):
+        final = getattr(module, "final_bn", False) and zero_init_final_gamma
+        module.weight.data.fill_(0.0 if final else 1.0)
+        module.bias.data.zero_()
+    elif isinstance(module, nn.Linear):
+        module.weight.data.normal_(mean=0.0, std=0.01)
+        module.bias.data.zero_()

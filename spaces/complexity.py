@@ -1,0 +1,171 @@
+"""Exact analytic complexity of AnyNet configs, without building the network.
+
+Conventions (REFERENCE section 6): params = every learnable parameter (BN: 2 per channel);
+flops = multiply-adds of conv and linear layers (fvcore's per-operator conv + linear count; biases
+are not multiply-adds); acts = output elements of conv and linear layers.
+
+Every function is written with array arithmetic only, so the same code counts one config or a whole
+batch of sampled candidates at once (numpy int64 arrays of shape (n,)): rejection sampling over huge
+spaces counts ~10^6 candidates per second this way. Each function mirrors one module of
+`spaces.blocks`; tests compare both against built models and fvcore.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+
+from spaces.config import AnyNetConfig
+from spaces.errors import ConfigError
+
+Resolution = int | tuple[int, int]
+REFERENCE_RESOLUTION = 224
+
+
+class Cost(NamedTuple):
+    """params, flops, acts: Python/numpy ints, or int64 arrays for a batch."""
+
+    params: np.ndarray | int
+    flops: np.ndarray | int
+    acts: np.ndarray | int
+
+    def __add__(self, other: Cost) -> Cost:  # type: ignore[override]
+        return Cost(self.params + other.params, self.flops + other.flops, self.acts + other.acts)
+
+    def times(self, k: np.ndarray | int) -> Cost:
+        return Cost(self.params * k, self.flops * k, self.acts * k)
+
+
+ZERO = Cost(0, 0, 0)
+
+
+@dataclass(frozen=True)
+class Complexity:
+    """The complexity of one network at one input setting."""
+
+    params: int
+    flops: int
+    acts: int
+    resolution: int | tuple[int, int]
+
+    def to_dict(self) -> dict[str, int | list[int]]:
+        res = self.resolution if isinstance(self.resolution, int) else list(self.resolution)
+        return {"params": self.params, "flops": self.flops, "acts": self.acts, "resolution": res}
+
+
+# --- layers -----------------------------------------------------------------------------------------
+def spatial(h, stride):
+    """Output size of a k x k conv with padding k // 2 (odd k), or of the pooled projection."""
+    return (h - 1) // stride + 1
+
+
+def conv(h, w, w_in, w_out, k, stride=1, groups=1, bias=False):
+    """Cost and output spatial size of a k x k conv (padding k // 2)."""
+    h2, w2 = spatial(h, stride), spatial(w, stride)
+    weights = (w_in // groups) * w_out * k * k
+    return Cost(weights + bias * w_out, weights * h2 * w2, w_out * h2 * w2), h2, w2
+
+
+def batchnorm(channels) -> Cost:
+    return Cost(2 * channels, 0, 0)
+
+
+def linear(w_in, w_out, bias=True) -> Cost:
+    return Cost(w_in * w_out + bias * w_out, w_in * w_out, w_out)
+
+
+def conv_bn(h, w, w_in, w_out, k, stride=1, groups=1):
+    cost, h2, w2 = conv(h, w, w_in, w_out, k, stride, groups)
+    return cost + batchnorm(w_out), h2, w2
+
+
+def squeeze_excitation(w_in, w_se) -> Cost:
+    """Global pool, 1x1 conv (bias) to w_se, ReLU, 1x1 conv (bias) back, sigmoid: on 1x1 maps."""
+    return linear(w_in, w_se) + linear(w_se, w_in)
+
+
+# --- blocks (mirror spaces.blocks) ------------------------------------------------------------------
+def projection(h2, w2, w_in, w_out, stride) -> Cost:
+    """1x1 conv (stride) + BN on the shortcut, present only when width or resolution changes."""
+    needed = (w_in != w_out) | (stride != 1)
+    weights = w_in * w_out
+    return Cost(needed * (weights + 2 * w_out), needed * weights * h2 * w2, needed * w_out * h2 * w2)
+
+
+def vanilla_block(h, w, w_in, w_out, stride, bottleneck, group_width, se_ratio):
+    a, h2, w2 = conv_bn(h, w, w_in, w_out, 3, stride)
+    b, _, _ = conv_bn(h2, w2, w_out, w_out, 3)
+    return a + b, h2, w2
+
+
+def res_basic_block(h, w, w_in, w_out, stride, bottleneck, group_width, se_ratio):
+    cost, h2, w2 = vanilla_block(h, w, w_in, w_out, stride, bottleneck, group_width, se_ratio)
+    return cost + projection(h2, w2, w_in, w_out, stride), h2, w2
+
+
+def res_bottleneck_block(h, w, w_in, w_out, stride, bottleneck, group_width, se_ratio):
+    w_b = w_out // bottleneck
+    a, _, _ = conv_bn(h, w, w_in, w_b, 1)
+    b, h2, w2 = conv_bn(h, w, w_b, w_b, 3, stride, w_b // group_width)
+    c, _, _ = conv_bn(h2, w2, w_b, w_out, 1)
+    cost = a + b + c + projection(h2, w2, w_in, w_out, stride)
+    if se_ratio:
+        cost = cost + squeeze_excitation(w_b, np.rint(se_ratio * w_in).astype(np.int64))
+    return cost, h2, w2
+
+
+BLOCK_COSTS = {"V": vanilla_block, "R": res_basic_block, "X": res_bottleneck_block}
+
+
+# --- whole networks ---------------------------------------------------------------------------------
+def body_cost(block, se_ratio, h, w, w_in, depth, width, stride, bottleneck, group_width):
+    """Stem-to-head cost of the stages: arrays of shape (n, S) or lists of per-stage values.
+
+    A stage is one strided first block and depth - 1 identical blocks, so its cost is closed form.
+    """
+    block_cost = BLOCK_COSTS[block]
+    total = ZERO
+    for i in range(len(depth[0]) if np.ndim(depth) == 2 else len(depth)):
+        d, wo, s, b, g = (x[:, i] if np.ndim(x) == 2 else x[i]
+                          for x in (depth, width, stride, bottleneck, group_width))
+        first, h, w = block_cost(h, w, w_in, wo, s, b, g, se_ratio)
+        rest, _, _ = block_cost(h, w, wo, wo, 1, b, g, se_ratio)
+        total = total + first + rest.times(d - 1)
+        w_in = wo
+    return total, w_in
+
+
+def network_cost(block, se_ratio, stem, stem_width, in_channels, num_classes, resolution: Resolution,
+                 depth, width, stride, bottleneck, group_width) -> Cost:
+    h, w = (resolution, resolution) if np.ndim(resolution) == 0 else resolution
+    stem_cost, h, w = conv_bn(h, w, in_channels, stem_width, 3, 2 if stem == "imagenet" else 1)
+    body, w_last = body_cost(block, se_ratio, h, w, stem_width, depth, width, stride, bottleneck,
+                             group_width)
+    return stem_cost + body + linear(w_last, num_classes)
+
+
+def complexity(cfg: AnyNetConfig, resolution: Resolution = REFERENCE_RESOLUTION,
+               in_channels: int | None = None, num_classes: int | None = None,
+               stem: str | None = None) -> Complexity:
+    """params, flops and acts of `cfg` at `resolution` (an int or (h, w)); overrides are optional."""
+    _check_resolution(resolution)
+    stages = cfg.stages
+    arrays = [np.array([[getattr(s, f) for s in stages]], dtype=np.int64)
+              for f in ("depth", "width", "stride", "bottleneck", "group_width")]
+    cost = network_cost(cfg.block, cfg.se_ratio, stem or cfg.stem, cfg.stem_width,
+                        in_channels or cfg.in_channels, num_classes or cfg.num_classes, resolution,
+                        *arrays)
+    return Complexity(*(int(np.asarray(x).reshape(-1)[0]) for x in cost), resolution=resolution)
+
+
+def reference_complexity(cfg: AnyNetConfig) -> Complexity:
+    """The paper's setting: 224x224 RGB, ImageNet stem, 1000 classes."""
+    return complexity(cfg, REFERENCE_RESOLUTION, in_channels=3, num_classes=1000, stem="imagenet")
+
+
+def _check_resolution(resolution: Resolution) -> None:
+    values = (resolution,) if np.ndim(resolution) == 0 else tuple(resolution)
+    if len(values) not in (1, 2) or any(isinstance(v, bool) or int(v) != v or v < 1 for v in values):
+        raise ConfigError(f"resolution must be a positive integer or (height, width), got {resolution!r}")

@@ -1,0 +1,217 @@
+"""Network configs: plain, frozen, JSON-serializable data.
+
+An `AnyNetConfig` fully determines a network (stem, stages of identical blocks, head). ResNet-style,
+AnyNet and RegNet networks are all expressed with it; a RegNet is an AnyNet config whose stages come
+from the quantized-linear rule (see `spaces.regnet`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from spaces.errors import ConfigError
+
+BLOCKS = {
+    "V": "vanilla block: 3x3 conv, BN, ReLU, 3x3 conv, BN, ReLU (no residual)",
+    "R": "residual basic block: two 3x3 convs with a residual connection",
+    "X": "residual bottleneck block: 1x1, 3x3 group conv, 1x1 (optionally with squeeze-excitation)",
+}
+STEMS = {
+    "imagenet": "3x3 conv stride 2 + BN + ReLU (224 px inputs)",
+    "small": "3x3 conv stride 1 + BN + ReLU (28-32 px inputs)",
+}
+# Keys of a sampled record that describe it rather than the network; accepted and ignored on input.
+RECORD_KEYS = frozenset({"space", "params", "flops", "acts", "resolution", "regnet", "name", "index"})
+
+
+@dataclass(frozen=True)
+class StageConfig:
+    """One stage: `depth` identical blocks; the first one has `stride` and changes the width.
+
+    `bottleneck` is the paper's ratio b (bottleneck width = width / b); `group_width` is the number of
+    channels per group of the 3x3 conv. Both only matter for the X block; V and R record 1 and width.
+    """
+
+    depth: int
+    width: int
+    stride: int = 2
+    bottleneck: int = 1
+    group_width: int = 1
+
+    @property
+    def bottleneck_width(self) -> int:
+        return self.width // self.bottleneck
+
+    @property
+    def groups(self) -> int:
+        return self.bottleneck_width // self.group_width
+
+
+@dataclass(frozen=True)
+class AnyNetConfig:
+    """Stem + stages + head (global average pool, linear). Y blocks are X blocks with `se_ratio`."""
+
+    stages: tuple[StageConfig, ...]
+    block: str = "X"
+    se_ratio: float | None = None
+    stem: str = "imagenet"
+    stem_width: int = 32
+    in_channels: int = 3
+    num_classes: int = 1000
+    extra: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "stages", tuple(self.stages))
+        _validate(self)
+
+    # --- derived views -------------------------------------------------------------------------
+    @property
+    def depth(self) -> int:
+        return sum(s.depth for s in self.stages)
+
+    @property
+    def block_name(self) -> str:
+        """The paper's letter: V, R, X, or Y for X with squeeze-excitation."""
+        return "Y" if self.block == "X" and self.se_ratio else self.block
+
+    def key(self) -> tuple:
+        """Hashable identity of the network (used to drop duplicate samples)."""
+        stages = tuple(dataclasses.astuple(s) for s in self.stages)
+        return (self.block, self.se_ratio, self.stem, self.stem_width, self.in_channels,
+                self.num_classes, stages)
+
+    def replace(self, **changes: Any) -> AnyNetConfig:
+        return dataclasses.replace(self, **changes)
+
+    def for_input(self, in_channels: int, num_classes: int, small: bool) -> AnyNetConfig:
+        """The same body adapted to another input: channels, classes and stem."""
+        return self.replace(in_channels=in_channels, num_classes=num_classes,
+                            stem="small" if small else "imagenet")
+
+    # --- serialization -------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        out = {
+            "block": self.block,
+            "se_ratio": self.se_ratio,
+            "stem": self.stem,
+            "stem_width": self.stem_width,
+            "in_channels": self.in_channels,
+            "num_classes": self.num_classes,
+            "stages": [dataclasses.asdict(s) for s in self.stages],
+        }
+        out.update(self.extra)
+        return out
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict())
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], compatible: bool = True) -> AnyNetConfig:
+        """Parse a dict (a config file, or a line of `nas sample --dry-run`).
+
+        The group-width compatibility step is applied unless `compatible=False`, so a file may hold
+        the raw sampled values; the config records the adjusted ones.
+        """
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"a config must be a JSON object, got {type(data).__name__}")
+        known = {f.name for f in dataclasses.fields(cls)} - {"extra"}
+        unknown = set(data) - known - RECORD_KEYS
+        if unknown:
+            raise ConfigError(f"unknown config key(s) {sorted(unknown)}; valid keys: {sorted(known)}")
+        if "stages" not in data:
+            raise ConfigError("config has no 'stages': give a list of {depth, width, stride, bottleneck, "
+                              "group_width} objects")
+        raw_stages = data["stages"]
+        if not isinstance(raw_stages, Sequence) or isinstance(raw_stages, str) or not raw_stages:
+            raise ConfigError("'stages' must be a non-empty list of stage objects")
+        stage_fields = {f.name for f in dataclasses.fields(StageConfig)}
+        stages = []
+        for i, s in enumerate(raw_stages, 1):
+            if not isinstance(s, Mapping):
+                raise ConfigError(f"stage {i}: must be an object with keys {sorted(stage_fields)}")
+            bad = set(s) - stage_fields
+            if bad:
+                raise ConfigError(f"stage {i}: unknown key(s) {sorted(bad)}; valid: {sorted(stage_fields)}")
+            if "depth" not in s or "width" not in s:
+                raise ConfigError(f"stage {i}: 'depth' and 'width' are required")
+            stages.append({k: _as_int(v, f"stage {i}: {k}") for k, v in s.items()})
+        kwargs = {k: data[k] for k in known & set(data) if k != "stages"}
+        block = str(kwargs.get("block", "X")).upper()
+        if block == "Y":  # the paper's Y block is the X block with SE of 1/4 the input width
+            block = "X"
+            kwargs["se_ratio"] = kwargs.get("se_ratio") or 0.25
+        kwargs["block"] = block
+        for k in ("stem_width", "in_channels", "num_classes"):
+            if k in kwargs:
+                kwargs[k] = _as_int(kwargs[k], k)
+        extra = {"regnet": data["regnet"]} if isinstance(data.get("regnet"), Mapping) else {}
+        return make_anynet(stages, compatible=compatible, extra=extra, **kwargs)
+
+
+def make_anynet(stages: Iterable[Mapping[str, int] | StageConfig], compatible: bool = True,
+                **kwargs: Any) -> AnyNetConfig:
+    """Build an AnyNetConfig from raw stage values, applying the group-width compatibility step."""
+    stage_list = [s if isinstance(s, StageConfig) else StageConfig(**s) for s in stages]
+    block = kwargs.get("block", "X")
+    if compatible:
+        stage_list = [adjust_stage(s, block) for s in stage_list]
+    return AnyNetConfig(stages=tuple(stage_list), **kwargs)
+
+
+def adjust_stage(stage: StageConfig, block: str) -> StageConfig:
+    """The RegNet paper's group-width compatibility rule (REFERENCE section 2).
+
+    w_b = round(w / b); g = min(g, w_b); w_b rounded to a multiple of g; w = w_b * b. V and R blocks
+    have no bottleneck or groups: they record b = 1 and g = w.
+    """
+    if block != "X":
+        return dataclasses.replace(stage, bottleneck=1, group_width=stage.width)
+    if stage.width < 1 or stage.bottleneck < 1 or stage.group_width < 1:
+        return stage  # left to validation, which names the bad value
+    w_b = max(1, round(stage.width / stage.bottleneck))
+    g = min(stage.group_width, w_b)
+    w_b = max(g, round(w_b / g) * g)
+    return dataclasses.replace(stage, width=w_b * stage.bottleneck, group_width=g)
+
+
+def _as_int(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not float(value).is_integer():
+        raise ConfigError(f"{what} must be an integer, got {value!r}")
+    return int(value)
+
+
+def _validate(cfg: AnyNetConfig) -> None:
+    if cfg.block not in BLOCKS:
+        raise ConfigError(f"unknown block {cfg.block!r}; valid: {', '.join(BLOCKS)} (and Y = X with SE)")
+    if cfg.stem not in STEMS:
+        raise ConfigError(f"unknown stem {cfg.stem!r}; valid: {', '.join(STEMS)}")
+    if cfg.se_ratio is not None and not (isinstance(cfg.se_ratio, int | float) and 0 < cfg.se_ratio <= 1):
+        raise ConfigError(f"se_ratio must be null or in (0, 1], got {cfg.se_ratio!r}")
+    for name in ("stem_width", "in_channels", "num_classes"):
+        value = getattr(cfg, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+    if not cfg.stages:
+        raise ConfigError("a network needs at least one stage")
+    for i, s in enumerate(cfg.stages, 1):
+        for name in ("depth", "width", "bottleneck", "group_width"):
+            value = getattr(s, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"stage {i}: {name} must be a positive integer, got {value!r}")
+        if s.stride not in (1, 2):
+            raise ConfigError(f"stage {i}: stride must be 1 or 2, got {s.stride!r}")
+        if cfg.block == "X":
+            if s.width % s.bottleneck or s.bottleneck_width % s.group_width:
+                raise ConfigError(
+                    f"stage {i}: width {s.width} / bottleneck {s.bottleneck} must be a multiple of group "
+                    f"width {s.group_width}; apply the compatibility step (make_anynet or from_dict do)")
+        elif (s.bottleneck, s.group_width) != (1, s.width):
+            raise ConfigError(f"stage {i}: {cfg.block} blocks have no bottleneck or groups: use "
+                              f"bottleneck=1 and group_width=width ({s.width})")
+    if cfg.se_ratio and cfg.block != "X":
+        # SE is defined on the bottleneck here; keep the promise narrow rather than guess a placement.
+        raise ConfigError("se_ratio applies to X blocks only (Y = X + SE)")

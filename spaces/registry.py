@@ -1,0 +1,131 @@
+"""Registries of named design spaces and named models, with lookups that fail helpfully."""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from spaces.config import AnyNetConfig
+from spaces.errors import ConfigError, UnknownNameError
+from spaces.regnet import PUBLISHED, RegNetParams
+from spaces.space import AnyNetSpace, DesignSpace, RegNetSpace
+
+_ANYNET_STEPS = [
+    # suffix, constraints, paper size (Table 1), one-line description
+    ("a", {}, 1.8e18, "unconstrained: per-stage depth, width, bottleneck ratio and group width"),
+    ("b", {"shared_bottleneck": True}, 6.8e16, "A with one bottleneck ratio shared by all stages"),
+    ("c", {"shared_bottleneck": True, "shared_group_width": True}, 3.2e14,
+     "B with one group width shared by all stages"),
+    ("d", {"shared_bottleneck": True, "shared_group_width": True, "increasing_widths": True}, 1.3e13,
+     "C with non-decreasing widths over stages"),
+    ("e", {"shared_bottleneck": True, "shared_group_width": True, "increasing_widths": True,
+           "increasing_depths": True}, 5.5e11, "D with non-decreasing depths over stages"),
+]
+
+
+def _builtin_spaces() -> dict[str, DesignSpace]:
+    spaces: dict[str, DesignSpace] = {}
+    for letter, block, se in (("x", "X", None), ("y", "X", 0.25)):
+        for suffix, constraints, paper_size, text in _ANYNET_STEPS:
+            name = f"anynet{letter}_{suffix}"
+            kind = "X blocks" if se is None else "Y blocks (X + SE 1/4)"
+            spaces[name] = AnyNetSpace(name=name, description=f"AnyNet{letter.upper()}_{suffix.upper()}, "
+                                       f"{kind}: {text}", block=block, se_ratio=se,
+                                       paper_size=paper_size, **constraints)
+    spaces["regnetx"] = RegNetSpace("regnetx", "RegNetX: quantized-linear widths (d, w0, wa, wm, g, b=1), "
+                                    "4 stages, X blocks")
+    spaces["regnety"] = RegNetSpace("regnety", "RegNetY: RegNetX with SE 1/4", se_ratio=0.25)
+    return spaces
+
+
+SPACES: dict[str, DesignSpace] = _builtin_spaces()
+MODELS: dict[str, Callable[[], AnyNetConfig]] = {
+    name: (lambda p=params: p.to_anynet()) for name, params in PUBLISHED.items()
+}
+
+
+def register_space(space: DesignSpace) -> None:
+    """Add a user-defined space (e.g. an AnyNetSpace with other ranges) under its name."""
+    SPACES[space.name] = space
+
+
+def register_model(name: str, factory: Callable[[], AnyNetConfig]) -> None:
+    MODELS[name] = factory
+
+
+def get_space(name: str) -> DesignSpace:
+    if name not in SPACES:
+        raise UnknownNameError(_unknown("design space", name, SPACES))
+    return SPACES[name]
+
+
+def get_config(name_or_path: str | Path | Mapping[str, Any]) -> AnyNetConfig:
+    """A named model, a config file (JSON or YAML), or a dict: the config it describes."""
+    if isinstance(name_or_path, Mapping):
+        return config_from_dict(name_or_path)
+    key = str(name_or_path)
+    if key.lower() in MODELS:
+        return MODELS[key.lower()]()
+    path = Path(key)
+    if path.suffix.lower() in (".json", ".jsonl", ".yaml", ".yml") or path.exists():
+        return load_config(path)
+    raise UnknownNameError(_unknown("model", key, MODELS, extra="or give a config file (.json/.yaml)"))
+
+
+def load_config(path: str | Path) -> AnyNetConfig:
+    """Read a config file: JSON, YAML, or the first line of a `nas sample --dry-run` JSONL file."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"config file {path} does not exist")
+    text = path.read_text()
+    try:
+        if path.suffix.lower() in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text)
+        elif path.suffix.lower() == ".jsonl":
+            data = json.loads(next(line for line in text.splitlines() if line.strip()))
+        else:
+            data = json.loads(text)
+    except (ValueError, StopIteration) as e:
+        raise ConfigError(f"{path}: not valid {path.suffix.lstrip('.').upper() or 'JSON'}: {e}") from None
+    except Exception as e:  # yaml's errors do not subclass ValueError
+        raise ConfigError(f"{path}: cannot parse: {e}".splitlines()[0]) from None
+    try:
+        return config_from_dict(data)
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}") from None
+
+
+def config_from_dict(data: Mapping[str, Any]) -> AnyNetConfig:
+    """An AnyNet dict (with "stages"), or RegNet parameters ({"d"|"depth", "w0", "wa", "wm", ...})."""
+    if isinstance(data, Mapping) and "stages" not in data and {"w0", "wa", "wm"} <= set(data):
+        return regnet_from_dict(data)
+    return AnyNetConfig.from_dict(data)
+
+
+def regnet_from_dict(data: Mapping[str, Any]) -> AnyNetConfig:
+    allowed = {"d", "depth", "w0", "wa", "wm", "group_width", "g", "bottleneck", "b", "se_ratio", "q",
+               "stem_width", "in_channels", "num_classes", "stem"}
+    unknown = set(data) - allowed
+    if unknown:
+        raise ConfigError(f"unknown RegNet key(s) {sorted(unknown)}; valid: {sorted(allowed)}")
+    try:
+        params = RegNetParams(depth=int(data.get("d", data.get("depth", 0))), w0=int(data["w0"]),
+                              wa=float(data["wa"]), wm=float(data["wm"]),
+                              group_width=int(data.get("group_width", data.get("g", 8))),
+                              bottleneck=int(data.get("bottleneck", data.get("b", 1))),
+                              se_ratio=data.get("se_ratio"), q=int(data.get("q", 8)))
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"RegNet parameters must be numbers: {e}") from None
+    body = {k: data[k] for k in ("stem_width", "in_channels", "num_classes", "stem") if k in data}
+    return params.to_anynet(**body)
+
+
+def _unknown(what: str, name: str, table: Mapping[str, Any], extra: str = "") -> str:
+    close = difflib.get_close_matches(name.lower(), list(table), n=3)
+    hint = f" Did you mean {', '.join(close)}?" if close else ""
+    return (f"unknown {what} {name!r}.{hint} Valid: {', '.join(table)}" + (f" {extra}" if extra else ""))

@@ -1,0 +1,232 @@
+"""Design spaces as data: parameter distributions, constraints and a batch generator of candidates.
+
+A space draws candidates in vectorized batches (`draw`), already through the compatibility step, and
+counts their complexity with the array-valued functions of `spaces.complexity`; the sampler then
+rejects by complexity band and drops duplicates.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from spaces import regnet
+from spaces.complexity import REFERENCE_RESOLUTION, Cost, Resolution, network_cost
+from spaces.config import AnyNetConfig, StageConfig
+from spaces.distributions import Discrete, choice, log_uniform, multichoose, uniform_int
+
+STAGE_FIELDS = ("depth", "width", "stride", "bottleneck", "group_width")
+
+
+@dataclass
+class Candidates:
+    """A batch of AnyNet bodies sharing block type and SE: (n, stages) int64 arrays."""
+
+    depth: np.ndarray
+    width: np.ndarray
+    stride: np.ndarray
+    bottleneck: np.ndarray
+    group_width: np.ndarray
+    block: str
+    se_ratio: float | None
+    stem_width: int = 32
+    extra: dict[str, np.ndarray] = field(default_factory=dict)  # per-candidate provenance columns
+
+    def __len__(self) -> int:
+        return len(self.depth)
+
+    def cost(self, resolution: Resolution = REFERENCE_RESOLUTION, in_channels: int = 3,
+             num_classes: int = 1000, stem: str = "imagenet") -> Cost:
+        return network_cost(self.block, self.se_ratio, stem, self.stem_width, in_channels, num_classes,
+                            resolution, *(getattr(self, f) for f in STAGE_FIELDS))
+
+    def select(self, mask: np.ndarray) -> Candidates:
+        return Candidates(*(getattr(self, f)[mask] for f in STAGE_FIELDS), self.block, self.se_ratio,
+                          self.stem_width, {k: v[mask] for k, v in self.extra.items()})
+
+    def keys(self) -> list[bytes]:
+        """Row identities for dropping duplicate networks."""
+        stacked = np.concatenate([getattr(self, f) for f in STAGE_FIELDS], axis=1)
+        return [row.tobytes() for row in np.ascontiguousarray(stacked)]
+
+    def config(self, i: int) -> AnyNetConfig:
+        stages = tuple(StageConfig(*(int(getattr(self, f)[i, s]) for f in STAGE_FIELDS))
+                       for s in range(self.depth.shape[1]))
+        extra = {}
+        if self.extra:
+            extra["regnet"] = {k: _plain(v[i]) for k, v in self.extra.items()}
+        return AnyNetConfig(stages, block=self.block, se_ratio=self.se_ratio, stem_width=self.stem_width,
+                            extra=extra)
+
+
+def _plain(x: Any) -> int | float:
+    return int(x) if np.issubdtype(np.asarray(x).dtype, np.integer) else round(float(x), 6)
+
+
+def adjust_compatibility(width: np.ndarray, bottleneck: np.ndarray, group_width: np.ndarray):
+    """Vectorized group-width compatibility step (same rule as `spaces.config.adjust_stage`)."""
+    w_b = np.maximum(1, np.rint(width / bottleneck).astype(np.int64))
+    g = np.minimum(group_width, w_b)
+    w_b = np.maximum(g, np.rint(w_b / g).astype(np.int64) * g)
+    return w_b * bottleneck, g
+
+
+class DesignSpace:
+    """Interface of a design space; see AnyNetSpace and RegNetSpace."""
+
+    name: str
+    description: str
+    paper_size: float | None
+    default_flops_band: ClassVar[tuple[float, float] | None] = (360e6, 400e6)
+
+    @property
+    def dims(self) -> int:
+        raise NotImplementedError
+
+    def size(self) -> int:
+        """Number of distinct parameter settings on the sampling grid."""
+        raise NotImplementedError
+
+    def draw(self, rng: np.random.Generator, n: int) -> Candidates:
+        raise NotImplementedError
+
+    def parameters(self) -> dict[str, str]:
+        """Parameter name -> distribution, for docs and `nas spaces --json`."""
+        raise NotImplementedError
+
+    def summary(self) -> dict[str, Any]:
+        band = self.default_flops_band
+        return {"name": self.name, "dims": self.dims, "size": self.size(), "paper_size": self.paper_size,
+                "description": self.description, "parameters": self.parameters(),
+                "default_flops_band": list(band) if band else None}
+
+
+# Distributions of the RegNet paper (REFERENCE section 1).
+DEPTH = log_uniform(1, 16, 1)
+WIDTH = log_uniform(8, 1024, 8)
+BOTTLENECK = choice((1, 2, 4))
+GROUP_WIDTH = choice((1, 2, 4, 8, 16, 32))
+
+
+@dataclass(frozen=True)
+class AnyNetSpace(DesignSpace):
+    """AnyNet over `num_stages` stages with optional sharing and monotonicity constraints."""
+
+    name: str
+    description: str
+    block: str = "X"
+    se_ratio: float | None = None
+    shared_bottleneck: bool = False
+    shared_group_width: bool = False
+    increasing_widths: bool = False
+    increasing_depths: bool = False
+    num_stages: int = 4
+    depth: Discrete = DEPTH
+    width: Discrete = WIDTH
+    bottleneck: Discrete = BOTTLENECK
+    group_width: Discrete = GROUP_WIDTH
+    stem_width: int = 32
+    paper_size: float | None = None
+
+    @property
+    def dims(self) -> int:
+        s = self.num_stages
+        return 2 * s + (1 if self.shared_bottleneck else s) + (1 if self.shared_group_width else s)
+
+    def size(self) -> int:
+        s = self.num_stages
+        depths = multichoose(self.depth.size, s) if self.increasing_depths else self.depth.size ** s
+        widths = multichoose(self.width.size, s) if self.increasing_widths else self.width.size ** s
+        bs = self.bottleneck.size ** (1 if self.shared_bottleneck else s)
+        gs = self.group_width.size ** (1 if self.shared_group_width else s)
+        return depths * widths * bs * gs
+
+    def parameters(self) -> dict[str, str]:
+        order = " non-decreasing over stages" if self.increasing_depths else " per stage"
+        w_order = " non-decreasing over stages" if self.increasing_widths else " per stage"
+        return {
+            "depth": self.depth.describe() + order,
+            "width": self.width.describe() + w_order,
+            "bottleneck": self.bottleneck.describe() + (" shared" if self.shared_bottleneck else " per stage"),
+            "group_width": self.group_width.describe()
+            + (" shared" if self.shared_group_width else " per stage"),
+        }
+
+    def draw(self, rng: np.random.Generator, n: int) -> Candidates:
+        s = self.num_stages
+        depth = self._stagewise(rng, self.depth, n, self.increasing_depths)
+        width = self._stagewise(rng, self.width, n, self.increasing_widths)
+        b = self._shared(rng, self.bottleneck, n, self.shared_bottleneck)
+        g = self._shared(rng, self.group_width, n, self.shared_group_width)
+        width, g = adjust_compatibility(width, b, g)
+        stride = np.full((n, s), 2, dtype=np.int64)
+        return Candidates(depth.astype(np.int64), width, stride, b.astype(np.int64), g, self.block,
+                          self.se_ratio, self.stem_width)
+
+    def _stagewise(self, rng, dist: Discrete, n: int, increasing: bool) -> np.ndarray:
+        if increasing:
+            return dist.sample_nondecreasing(rng, n, self.num_stages)
+        return dist.sample(rng, (n, self.num_stages))
+
+    def _shared(self, rng, dist: Discrete, n: int, shared: bool) -> np.ndarray:
+        if shared:
+            return np.repeat(dist.sample(rng, (n, 1)), self.num_stages, axis=1)
+        return dist.sample(rng, (n, self.num_stages))
+
+
+# The reference sampler's RegNet ranges (REFERENCE section 2); wa and wm on a 0.01 grid, the precision of
+# the published models' parameters.
+REGNET_DEPTH = uniform_int(12, 28)
+REGNET_W0 = log_uniform(8, 256, 8)
+REGNET_WA = log_uniform(8, 256, 0.01)
+REGNET_WM = log_uniform(2, 3, 0.01)
+REGNET_GROUP_WIDTH = log_uniform(8, 128, 8)
+REGNET_BOTTLENECK = choice((1,))
+
+
+@dataclass(frozen=True)
+class RegNetSpace(DesignSpace):
+    """Quantized-linear widths: (d, w0, wa, wm, g, b), rejecting settings without `num_stages` stages."""
+
+    name: str
+    description: str
+    se_ratio: float | None = None
+    depth: Discrete = REGNET_DEPTH
+    w0: Discrete = REGNET_W0
+    wa: Discrete = REGNET_WA
+    wm: Discrete = REGNET_WM
+    group_width: Discrete = REGNET_GROUP_WIDTH
+    bottleneck: Discrete = REGNET_BOTTLENECK
+    num_stages: int = 4
+    stem_width: int = 32
+    paper_size: float | None = 3.0e8
+    q: int = 8
+
+    @property
+    def dims(self) -> int:
+        return 6
+
+    def size(self) -> int:
+        return math.prod(d.size for d in (self.depth, self.w0, self.wa, self.wm, self.group_width,
+                                          self.bottleneck))
+
+    def parameters(self) -> dict[str, str]:
+        return {k: getattr(self, k).describe() for k in ("depth", "w0", "wa", "wm", "group_width",
+                                                         "bottleneck")}
+
+    def draw(self, rng: np.random.Generator, n: int) -> Candidates:
+        d, w0, wa, wm, g, b = (getattr(self, k).sample(rng, n) for k in
+                               ("depth", "w0", "wa", "wm", "group_width", "bottleneck"))
+        widths = regnet.block_widths(d.astype(np.int64), w0, wa, wm, self.q)
+        ok, stage_w, stage_d = regnet.stage_arrays(widths, self.num_stages)
+        s = self.num_stages
+        b = np.repeat(b.astype(np.int64)[:, None], s, axis=1)
+        g = np.repeat(g.astype(np.int64)[:, None], s, axis=1)
+        stage_w, g = adjust_compatibility(stage_w, b, g)
+        stride = np.full((n, s), 2, dtype=np.int64)
+        extra = {"d": d.astype(np.int64), "w0": w0.astype(np.int64), "wa": wa, "wm": wm}
+        return Candidates(stage_d, stage_w, stride, b, g, "X", self.se_ratio, self.stem_width,
+                          extra).select(ok)

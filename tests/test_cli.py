@@ -1,0 +1,99 @@
+"""The `nas` command line: output formats and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from nas.cli import main
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_spaces_table_and_json(capsys):
+    code, out, _ = run(capsys, "spaces")
+    assert code == 0 and "anynetx_e" in out and "regnety" in out
+    code, out, _ = run(capsys, "spaces", "--json")
+    rows = {r["name"]: r for r in json.loads(out)}
+    assert rows["anynetx_a"]["dims"] == 16 and rows["regnetx"]["dims"] == 6
+    assert rows["anynetx_b"]["paper_size"] == 6.8e16
+
+
+def test_complexity_json_named_model(capsys):
+    code, out, _ = run(capsys, "complexity", "regnetx_400mf", "--json")
+    data = json.loads(out)
+    assert code == 0 and data["resolution"] == 224
+    assert (data["params"], data["flops"], data["acts"]) == (5157512, 397677568, 3143272)
+
+
+def test_complexity_overrides_and_verify(capsys):
+    code, out, _ = run(capsys, "complexity", "regnetx_200mf", "--resolution", "32", "--in-channels", "1",
+                       "--num-classes", "10", "--stem", "small", "--json", "--verify")
+    data = json.loads(out)
+    assert code == 0 and data["config"]["in_channels"] == 1 and data["stem"] == "small"
+    assert data["measured"] == {k: data[k] for k in ("params", "flops", "acts")}
+
+
+def test_sample_dry_run_to_file_is_reproducible(capsys, tmp_path):
+    out_file = tmp_path / "s.jsonl"
+    code, _, err = run(capsys, "sample", "--space", "anynetx_e", "-n", "25", "--dry-run", "--seed", "3",
+                       "--out", str(out_file))
+    assert code == 0 and "sampled 25 configs" in err
+    lines = [json.loads(x) for x in out_file.read_text().splitlines()]
+    assert len(lines) == 25
+    code, out, _ = run(capsys, "sample", "--space", "anynetx_e", "-n", "25", "--dry-run", "--seed", "3")
+    assert [json.loads(x) for x in out.splitlines()] == lines
+    first = lines[0]
+    for key in ("space", "params", "flops", "acts", "stem_width", "block", "se_ratio", "stages"):
+        assert key in first
+    # a dry-run line is itself a config file for `nas complexity`
+    code, out, _ = run(capsys, "complexity", str(out_file), "--json")
+    assert json.loads(out)["flops"] == first["flops"]
+
+
+def test_sample_bands_from_the_command_line(capsys):
+    code, out, err = run(capsys, "sample", "--space", "regnetx", "-n", "10", "--dry-run", "--flops", "1G:2G",
+                         "--params", ":10M", "--json")
+    assert code == 0
+    summary = json.loads(err)
+    assert summary["bands"] == ["flops in [1G, 2G]", "params in [-inf, 10M]"]
+    assert all(1e9 <= json.loads(x)["flops"] <= 2e9 for x in out.splitlines())
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["complexity", "resnet9000"], "unknown model 'resnet9000'"),
+    (["complexity", "missing.json"], "config file missing.json does not exist"),
+    (["sample", "--space", "anynetx_z", "--dry-run"], "unknown design space 'anynetx_z'"),
+    (["sample", "--space", "anynetx_a", "-n", "3", "--dry-run", "--flops", "1000T:", "--max-candidates", "9000"],
+     "found only 0 of 3"),
+    (["sample", "--space", "anynetx_a"], "add --dry-run"),
+])
+def test_errors_are_one_line(capsys, argv, message):
+    code, _, err = run(capsys, *argv)
+    assert code == 2 and message in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_bad_config_file(capsys, tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"stages": [{"depth": 2, "width": 64, "stride": 5}]}))
+    code, _, err = run(capsys, "complexity", str(bad))
+    assert code == 2 and "stage 1: stride must be 1 or 2, got 5" in err
+
+
+def test_argument_errors_exit_2_without_traceback():
+    proc = subprocess.run([sys.executable, "-m", "nas.cli", "sample", "--space", "anynetx_a", "--flops", "abc"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "is not a band" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_console_script_runs():
+    proc = subprocess.run(["nas", "--help"], capture_output=True, text=True)
+    assert proc.returncode == 0 and "sample" in proc.stdout

@@ -1,0 +1,132 @@
+"""Design spaces: distributions, constraints, sizes, exact constrained sampling."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from spaces import SPACES, AnyNetSpace, get_space
+from spaces.distributions import choice, log_uniform
+
+PAPER_TABLE_1 = {"a": (16, 1.8e18), "b": (13, 6.8e16), "c": (10, 3.2e14), "d": (10, 1.3e13),
+                 "e": (10, 5.5e11)}
+
+
+@pytest.mark.parametrize("letter", ["x", "y"])
+@pytest.mark.parametrize("step", sorted(PAPER_TABLE_1))
+def test_dims_and_sizes_match_paper_table_1(letter, step):
+    space = get_space(f"anynet{letter}_{step}")
+    dims, paper = PAPER_TABLE_1[step]
+    assert space.dims == dims and space.paper_size == paper
+    exact = space.size()
+    # A-C are exact products; the paper counts ordered spaces as 1/4! of the unordered ones per order.
+    orders = space.increasing_widths + space.increasing_depths
+    unordered = SPACES[f"anynet{letter}_c"].size()
+    approx = unordered / math.factorial(4) ** orders
+    assert float(f"{(exact if orders == 0 else approx):.1e}") == paper
+
+
+def test_regnet_space_dims():
+    assert get_space("regnetx").dims == 6 and get_space("regnety").se_ratio == 0.25
+
+
+def tiny_space(**constraints) -> AnyNetSpace:
+    return AnyNetSpace("tiny", "test", num_stages=3, depth=choice((1, 2, 3)), width=choice((8, 16)),
+                       bottleneck=choice((1, 2)), group_width=choice((1, 2)), **constraints)
+
+
+@pytest.mark.parametrize("constraints", [
+    {}, {"shared_bottleneck": True}, {"shared_bottleneck": True, "shared_group_width": True},
+    {"increasing_widths": True}, {"increasing_widths": True, "increasing_depths": True},
+])
+def test_size_equals_brute_force_count(constraints):
+    space = tiny_space(**constraints)
+    count = 0
+    for d in itertools.product((1, 2, 3), repeat=3):
+        for w in itertools.product((8, 16), repeat=3):
+            for b in itertools.product((1, 2), repeat=3):
+                for g in itertools.product((1, 2), repeat=3):
+                    if space.shared_bottleneck and len(set(b)) > 1:
+                        continue
+                    if space.shared_group_width and len(set(g)) > 1:
+                        continue
+                    if space.increasing_widths and list(w) != sorted(w):
+                        continue
+                    if space.increasing_depths and list(d) != sorted(d):
+                        continue
+                    count += 1
+    assert space.size() == count
+
+
+def test_log_uniform_grid_probabilities_match_pycls_procedure():
+    dist = log_uniform(1, 16, 1)
+    assert math.isclose(sum(dist.probs), 1.0)
+    rng = np.random.default_rng(0)
+    # pycls: round(exp(U[log lo, log hi]) / q) * q
+    draws = np.round(np.exp(rng.uniform(np.log(1), np.log(16), 200_000)))
+    empirical = np.array([np.mean(draws == v) for v in dist.values])
+    assert np.abs(empirical - np.array(dist.probs)).max() < 0.005
+
+
+def test_nondecreasing_sampler_is_the_exact_conditional_distribution():
+    dist = log_uniform(1, 6, 1)
+    rng = np.random.default_rng(1)
+    n = 120_000
+    ours = Counter(map(tuple, dist.sample_nondecreasing(rng, n, 3)))
+    raw = dist.sample(rng, (n * 8, 3))
+    kept = raw[(raw[:, 0] <= raw[:, 1]) & (raw[:, 1] <= raw[:, 2])]
+    reference = Counter(map(tuple, kept))
+    total_ref = sum(reference.values())
+    assert set(ours) <= set(reference)
+    tv = 0.5 * sum(abs(ours[k] / n - reference[k] / total_ref) for k in set(ours) | set(reference))
+    assert tv < 0.02
+
+
+@pytest.mark.parametrize("name", sorted(SPACES))
+def test_draws_respect_constraints_and_ranges(name):
+    space = SPACES[name]
+    batch = space.draw(np.random.default_rng(0), 4096)
+    assert len(batch) > 0
+    w_b = batch.width // batch.bottleneck
+    assert np.all(w_b % batch.group_width == 0)
+    assert np.all((batch.depth >= 1) & (batch.width >= 1))
+    if isinstance(space, AnyNetSpace):
+        assert batch.depth.max() <= 16 and np.isin(batch.bottleneck, (1, 2, 4)).all()
+        if space.shared_bottleneck:
+            assert np.all(batch.bottleneck == batch.bottleneck[:, :1])
+        if space.shared_group_width:  # shared before compatibility: g_i = g, or w_b_i where w_b_i < g
+            g = batch.group_width.max(axis=1, keepdims=True)
+            assert np.all((batch.group_width == g) | (batch.group_width == w_b))
+        if space.increasing_widths:
+            assert np.all(np.diff(batch.width, axis=1) >= 0)
+        if space.increasing_depths:
+            assert np.all(np.diff(batch.depth, axis=1) >= 0)
+    else:
+        assert batch.depth.shape[1] == 4
+        assert np.all(batch.depth.sum(axis=1) == batch.extra["d"])
+        assert np.all((batch.extra["wm"] >= 2) & (batch.extra["wm"] <= 3))
+
+
+def test_regnet_candidates_reproduce_their_parameters():
+    from spaces.regnet import RegNetParams
+
+    space = get_space("regnety")
+    batch = space.draw(np.random.default_rng(5), 512)
+    for i in range(0, len(batch), 37):
+        cfg = batch.config(i)
+        p = cfg.extra["regnet"]
+        again = RegNetParams(p["d"], p["w0"], p["wa"], p["wm"], int(batch.group_width[i, -1]),
+                             se_ratio=0.25).to_anynet()
+        assert [s.depth for s in again.stages] == [s.depth for s in cfg.stages]
+        assert [s.width for s in again.stages] == [s.width for s in cfg.stages]
+
+
+def test_unknown_space_suggests_names():
+    from spaces import UnknownNameError
+
+    with pytest.raises(UnknownNameError, match="Did you mean anynetx_e"):
+        get_space("anynetx_f")
