@@ -1,0 +1,263 @@
+"""The proxy trainer: a short, seeded, fast training run that ranks models.
+
+Speed comes from what is *not* done per batch: the whole dataset lives on the device as uint8, the epoch
+permutation, the random crops (padding 4) and flips are done on the device for a whole batch with tensor
+ops, the model runs channels_last (and in bf16 autocast on GPU), and there is no DataLoader, no worker
+process and no host sync per step (the divergence check is one reduced flag every few steps on GPU).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nas.data import Dataset
+from spaces import AnyNetConfig, complexity
+from spaces.anynet import AnyNet
+
+
+class TrainingFailed(RuntimeError):
+    """A run that could not finish: diverged (NaN/inf loss) or out of memory. `reason` says which."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """The proxy protocol; defaults follow the RegNet paper (SGD, Nesterov, half-period cosine)."""
+
+    epochs: int = 1
+    batch_size: int = 128
+    lr: float = 0.05                 # for batch 128; scaled linearly with the batch size
+    momentum: float = 0.9
+    weight_decay: float = 5e-5
+    train_size: int | None = 10_000  # images drawn (class-balanced, seeded) from the training split
+    test_size: int | None = 2_000
+    augment: bool = True             # random crop (padding 4) + horizontal flip where the dataset allows
+    bf16: bool | None = None         # None: on for CUDA, off for CPU (measured slower there, see README)
+    channels_last: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be positive, got {self.lr}")
+        for name in ("train_size", "test_size"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"{name} must be at least 1 (or None for the whole split), got {value}")
+
+    @property
+    def scaled_lr(self) -> float:
+        return self.lr * self.batch_size / 128
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class TrainResult:
+    error: float                    # top-1 error on the held-out test images
+    train_loss: float               # mean loss over the last epoch
+    train_seconds: float
+    images_per_second: float        # training images per second
+    latency_ms_b1: float            # inference latency, batch 1 (median)
+    latency_ms_b64: float           # inference latency, batch 64 (median)
+    epochs: int
+    steps: int
+    device: str
+    params: int
+    flops: int                      # at the training resolution and stem
+    acts: int
+    history: list[float] = field(default_factory=list)  # mean loss per epoch
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} asked for, but CUDA is not available here; use --device cpu")
+    return dev
+
+
+def adapt_config(config: AnyNetConfig, dataset: Dataset) -> AnyNetConfig:
+    """The same body for the dataset's channels and classes; the small-image stem below 64 px."""
+    return config.for_input(dataset.in_channels, dataset.num_classes, small=dataset.resolution < 64)
+
+
+class DeviceData:
+    """A dataset split resident on the device, with batched on-device augmentation."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, mean, std, device: torch.device,
+                 pad: int = 0) -> None:
+        self.x = x.to(device, non_blocking=True)
+        if pad:
+            self.x = F.pad(self.x, (pad, pad, pad, pad))  # zero padding in uint8, once
+        self.y = y.to(device, non_blocking=True)
+        self.pad = pad
+        self.size = x.shape[-1]
+        shape = (1, -1, 1, 1)
+        self.mean = torch.tensor(mean, device=device).view(shape) * 255
+        self.std = torch.tensor(std, device=device).view(shape) * 255
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        return (x.float() - self.mean) / self.std
+
+    def crop_flip(self, idx: torch.Tensor, flip: bool, gen: torch.Generator) -> torch.Tensor:
+        """Random crops of the padded images and random horizontal flips, for a whole batch at once."""
+        n, s, dev = len(idx), self.size, self.x.device
+        if not self.pad:
+            x = self.x[idx]
+        else:
+            oy = torch.randint(0, 2 * self.pad + 1, (n, 1, 1), device=dev, generator=gen)
+            ox = torch.randint(0, 2 * self.pad + 1, (n, 1, 1), device=dev, generator=gen)
+            ar = torch.arange(s, device=dev)
+            rows = (oy + ar.view(1, s, 1)).expand(n, s, s)
+            cols = (ox + ar.view(1, 1, s)).expand(n, s, s)
+            x = self.x[idx.view(n, 1, 1, 1), torch.arange(self.x.shape[1], device=dev).view(1, -1, 1, 1),
+                       rows.unsqueeze(1), cols.unsqueeze(1)]
+        if flip:
+            mask = torch.rand(n, device=dev, generator=gen) < 0.5
+            x = torch.where(mask.view(n, 1, 1, 1), x.flip(3), x)
+        return x
+
+
+def train(config: AnyNetConfig, dataset: Dataset, schedule: Schedule = Schedule(), seed: int = 0,
+          device: str = "auto", threads: int | None = None, measure_latency: bool = True) -> TrainResult:
+    """Train `config` (adapted to the dataset) with the proxy schedule and evaluate it.
+
+    Raises TrainingFailed on NaN/inf loss or out-of-memory.
+    """
+    dev = resolve_device(device)
+    if dev.type == "cpu" and threads:
+        torch.set_num_threads(threads)
+    cfg = adapt_config(config, dataset)
+    data = dataset.subset(schedule.train_size and min(schedule.train_size, len(dataset.train_y)),
+                          schedule.test_size and min(schedule.test_size, len(dataset.test_y)), seed=seed)
+    torch.manual_seed(seed)
+    gen = torch.Generator(device=dev).manual_seed(seed)
+    # Residual branches start at zero (zero-init of their last BN): stable at the paper's lr, no warm-up.
+    model = AnyNet(cfg, zero_init_final_gamma=True).to(dev)
+    memory_format = torch.channels_last if schedule.channels_last else torch.contiguous_format
+    model = model.to(memory_format=memory_format)
+    bf16 = schedule.bf16 if schedule.bf16 is not None else dev.type == "cuda"
+    pad = 4 if schedule.augment else 0
+    train_data = DeviceData(data.train_x, data.train_y, data.mean, data.std, dev, pad)
+    test_data = DeviceData(data.test_x, data.test_y, data.mean, data.std, dev)
+    flip = schedule.augment and dataset.hflip
+    try:
+        history, steps, seconds = _fit(model, train_data, schedule, gen, flip, bf16, memory_format)
+        error = evaluate(model, test_data, bf16, memory_format)
+        latency = measure_latencies(model, cfg, dataset.resolution, dev, memory_format) if measure_latency \
+            else (float("nan"), float("nan"))
+    except torch.OutOfMemoryError as e:
+        raise TrainingFailed("oom", f"out of memory on {dev}: {str(e).splitlines()[0]}") from None
+    cx = complexity(cfg, dataset.resolution)
+    images = steps * schedule.batch_size
+    return TrainResult(error=error, train_loss=history[-1], train_seconds=seconds,
+                       images_per_second=images / max(seconds, 1e-9), latency_ms_b1=latency[0],
+                       latency_ms_b64=latency[1], epochs=schedule.epochs, steps=steps, device=str(dev),
+                       params=cx.params, flops=cx.flops, acts=cx.acts, history=history)
+
+
+def _fit(model: nn.Module, data: DeviceData, schedule: Schedule, gen: torch.Generator, flip: bool,
+         bf16: bool, memory_format: torch.memory_format) -> tuple[list[float], int, float]:
+    n, bs = len(data), schedule.batch_size
+    steps_per_epoch = max(1, n // bs)  # drop the last partial batch: fixed shapes, steady kernels
+    total = steps_per_epoch * schedule.epochs
+    decay, no_decay = [], []
+    for p in model.parameters():
+        (no_decay if p.ndim <= 1 else decay).append(p)  # no weight decay on BN and biases
+    optimizer = torch.optim.SGD([{"params": decay, "weight_decay": schedule.weight_decay},
+                                 {"params": no_decay, "weight_decay": 0.0}],
+                                lr=schedule.scaled_lr, momentum=schedule.momentum, nesterov=True)
+    dev = data.x.device
+    check_every = 1 if dev.type == "cpu" else 25
+    history: list[float] = []
+    model.train()
+    step = 0
+    start = time.perf_counter()
+    for _ in range(schedule.epochs):
+        perm = torch.randperm(n, device=dev, generator=gen)
+        loss_sum = torch.zeros((), device=dev)
+        for i in range(steps_per_epoch):
+            for group in optimizer.param_groups:  # half-period cosine, per step
+                group["lr"] = 0.5 * schedule.scaled_lr * (1 + math.cos(math.pi * step / total))
+            idx = perm[i * bs:(i + 1) * bs]
+            x = data.normalize(data.crop_flip(idx, flip, gen)).contiguous(memory_format=memory_format)
+            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
+                loss = F.cross_entropy(model(x), data.y[idx])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            loss_sum += loss.detach()
+            step += 1
+            if step % check_every == 0 and not torch.isfinite(loss_sum):
+                raise TrainingFailed("diverged", f"loss became {loss_sum.item()} at step {step} of {total}; "
+                                     "try a lower --lr")
+        epoch_loss = loss_sum.item() / steps_per_epoch
+        if not math.isfinite(epoch_loss):
+            raise TrainingFailed("diverged", f"loss became {epoch_loss} in epoch {len(history) + 1}; "
+                                 "try a lower --lr")
+        history.append(epoch_loss)
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+    return history, step, time.perf_counter() - start
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, data: DeviceData, bf16: bool, memory_format: torch.memory_format,
+             batch_size: int = 1000) -> float:
+    model.eval()
+    wrong = torch.zeros((), dtype=torch.long, device=data.x.device)
+    for i in range(0, len(data), batch_size):
+        x = data.normalize(data.x[i:i + batch_size]).contiguous(memory_format=memory_format)
+        with torch.autocast(data.x.device.type, dtype=torch.bfloat16, enabled=bf16):
+            pred = model(x).argmax(1)
+        wrong += (pred != data.y[i:i + batch_size]).sum()
+    return wrong.item() / len(data)
+
+
+@torch.no_grad()
+def measure_latencies(model: nn.Module, cfg: AnyNetConfig, resolution: int, dev: torch.device,
+                      memory_format: torch.memory_format, repeats: int = 5) -> tuple[float, float]:
+    """Median inference latency in ms at batch 1 and batch 64 (float32, eval mode)."""
+    model.eval()
+    out = []
+    for batch in (1, 64):
+        x = torch.randn(batch, cfg.in_channels, resolution, resolution, device=dev)
+        x = x.contiguous(memory_format=memory_format)
+        times = []
+        for i in range(repeats + 1):
+            if dev.type == "cuda":
+                torch.cuda.synchronize(dev)
+            t = time.perf_counter()
+            model(x)
+            if dev.type == "cuda":
+                torch.cuda.synchronize(dev)
+            if i:  # the first call warms up kernels and caches
+                times.append((time.perf_counter() - t) * 1000)
+        out.append(sorted(times)[len(times) // 2])
+    return out[0], out[1]
+
+
+def default_threads(workers: int = 1) -> int:
+    """Each of `workers` CPU processes gets its share of the cores."""
+    return max(1, (os.cpu_count() or 1) // max(1, workers))
