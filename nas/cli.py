@@ -70,6 +70,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_complexity)
 
+    p = sub.add_parser("train", help="proxy-train one model and print the result",
+                       description="Train one named model or config file with the proxy trainer (the same "
+                       "schedule `nas sample` uses) and report top-1 error on the test split, training loss, "
+                       "time, images/s and inference latency. The model is adapted to the dataset: its "
+                       "channels and classes, and the small-image stem below 64 px.")
+    p.add_argument("model", metavar="NAME_OR_CONFIG_FILE")
+    add_training_args(p)
+    p.add_argument("--seed", type=int, default=0, help="seed of init, data order and augmentation")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_train)
+
     p = sub.add_parser("sample", help="sample configs from a design space",
                        description="Seeded rejection sampling of N distinct configs from a design space "
                        "whose complexity at the reference setting (224x224 RGB, ImageNet stem, 1000 classes) "
@@ -140,6 +151,68 @@ def cmd_complexity(args: argparse.Namespace) -> int:
         print(f"  built model: params {m['params']:,}, fvcore conv+linear flops {m['flops']:,}, "
               f"acts {m['acts']:,}: {verdict}")
     return 1 if mismatch else 0
+
+
+def add_training_args(p: argparse.ArgumentParser) -> None:
+    """Dataset, device and schedule flags shared by the commands that train."""
+    from nas.trainer import Schedule
+
+    d = Schedule()
+    g = p.add_argument_group("training (proxy schedule)")
+    g.add_argument("--dataset", default="fashion-mnist",
+                   help="fashion-mnist (default), cifar10, cifar100, imagefolder:PATH[@SIZE], synthetic[:N]")
+    g.add_argument("--data-dir", default=None, help="folder holding the dataset files (else $NAS_DATA, the "
+                   "user cache, /usr/share/datasets)")
+    g.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1, ...")
+    g.add_argument("--epochs", type=_positive_int, default=d.epochs, help=f"default {d.epochs}")
+    g.add_argument("--batch-size", type=_positive_int, default=d.batch_size, help=f"default {d.batch_size}")
+    g.add_argument("--lr", type=float, default=d.lr, help=f"learning rate at batch 128, scaled linearly with the "
+                   f"batch size (default {d.lr})")
+    g.add_argument("--weight-decay", type=float, default=d.weight_decay, help=f"default {d.weight_decay}")
+    g.add_argument("--train-size", type=_size, default=d.train_size,
+                   help=f"training images, class-balanced (default {d.train_size}; 'all' for the whole split)")
+    g.add_argument("--test-size", type=_size, default=d.test_size,
+                   help=f"test images (default {d.test_size}; 'all' for the whole split)")
+    g.add_argument("--no-augment", action="store_true", help="no random crop / flip")
+
+
+def schedule_from_args(args: argparse.Namespace):
+    from nas.trainer import Schedule
+
+    try:
+        return Schedule(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                        weight_decay=args.weight_decay, train_size=args.train_size, test_size=args.test_size,
+                        augment=not args.no_augment)
+    except ValueError as e:
+        raise CliError(str(e)) from None
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from nas.data import DatasetError, load_dataset
+    from nas.trainer import TrainingFailed, adapt_config, train
+    from spaces import get_config
+
+    cfg = get_config(args.model)
+    schedule = schedule_from_args(args)
+    try:
+        dataset = load_dataset(args.dataset, args.data_dir)
+        result = train(cfg, dataset, schedule, seed=args.seed, device=args.device)
+    except (DatasetError, ValueError) as e:
+        raise CliError(str(e)) from None
+    except TrainingFailed as e:
+        raise CliError(f"training failed ({e.reason}): {e}") from None
+    out = {"model": args.model, "dataset": dataset.name, "seed": args.seed, **result.to_dict(),
+           "schedule": schedule.to_dict(), "config": adapt_config(cfg, dataset).to_dict()}
+    if args.json:
+        print(json.dumps(out))
+        return 0
+    print(f"{args.model} on {dataset.name} ({result.device}, {schedule.epochs} epoch(s), "
+          f"{result.steps} steps of {schedule.batch_size}):")
+    print(f"  top-1 error {result.error:.4f}   train loss {result.train_loss:.4f}")
+    print(f"  {result.train_seconds:.1f} s training, {result.images_per_second:,.0f} images/s; "
+          f"latency {result.latency_ms_b1:.2f} ms (batch 1), {result.latency_ms_b64:.2f} ms (batch 64)")
+    print(f"  at {dataset.resolution} px: params {result.params:,}, flops {result.flops:,}, acts {result.acts:,}")
+    return 0
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
@@ -217,6 +290,10 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
+
+
+def _size(text: str) -> int | None:
+    return None if text.strip().lower() in ("all", "none") else _positive_int(text)
 
 
 def _resolution(text: str) -> int | tuple[int, int]:

@@ -91,6 +91,8 @@ def resolve_device(device: str = "auto") -> torch.device:
     dev = torch.device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {device!r} asked for, but CUDA is not available here; use --device cpu")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ValueError(f"device {device!r} does not exist: this machine has {torch.cuda.device_count()} GPU(s)")
     return dev
 
 
@@ -164,6 +166,7 @@ def train(config: AnyNetConfig, dataset: Dataset, schedule: Schedule = Schedule(
     flip = schedule.augment and dataset.hflip
     try:
         history, steps, seconds = _fit(model, train_data, schedule, gen, flip, bf16, memory_format)
+        precise_bn(model, train_data, schedule.batch_size, bf16, memory_format)
         error = evaluate(model, test_data, bf16, memory_format)
         latency = measure_latencies(model, cfg, dataset.resolution, dev, memory_format) if measure_latency \
             else (float("nan"), float("nan"))
@@ -220,6 +223,29 @@ def _fit(model: nn.Module, data: DeviceData, schedule: Schedule, gen: torch.Gene
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
     return history, step, time.perf_counter() - start
+
+
+@torch.no_grad()
+def precise_bn(model: nn.Module, data: DeviceData, batch_size: int, bf16: bool,
+               memory_format: torch.memory_format, batches: int = 8) -> None:
+    """Recompute BN running statistics as a plain average over a few training batches (pycls' precise
+    BN): after a short proxy run the momentum estimates still remember the random init and evaluation
+    would mostly measure that."""
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    for bn in norms:
+        bn.reset_running_stats()
+        bn.momentum = None  # cumulative moving average
+    model.train()
+    n = len(data)
+    for i in range(min(batches, max(1, n // batch_size))):
+        x = data.normalize(data.x[i * batch_size:(i + 1) * batch_size, :, data.pad:data.pad + data.size,
+                                  data.pad:data.pad + data.size])
+        with torch.autocast(data.x.device.type, dtype=torch.bfloat16, enabled=bf16):
+            model(x.contiguous(memory_format=memory_format))
+    for bn in norms:
+        bn.momentum = 0.1
 
 
 @torch.no_grad()
