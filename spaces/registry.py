@@ -80,7 +80,10 @@ def load_config(path: str | Path) -> AnyNetConfig:
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"config file {path} does not exist")
-    text = path.read_text()
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"cannot read config file {path}: {e.strerror if isinstance(e, OSError) else e}") from None
     try:
         if path.suffix.lower() in (".yaml", ".yml"):
             import yaml

@@ -122,6 +122,11 @@ def test_config_files_json_yaml_jsonl(tmp_path):
     (tmp_path / "a.jsonl").write_text(cfg.to_json() + "\n" + cfg.to_json() + "\n")
     for name in ("a.json", "a.yaml", "a.jsonl"):
         assert get_config(tmp_path / name).key() == cfg.key()
+    with pytest.raises(ConfigError, match="cannot read config file"):
+        get_config(tmp_path)  # a folder
+    (tmp_path / "bin.json").write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(ConfigError, match="bin.json"):
+        get_config(tmp_path / "bin.json")
     (tmp_path / "bad.json").write_text("{not json")
     with pytest.raises(ConfigError, match=r"bad\.json: not valid JSON"):
         get_config(tmp_path / "bad.json")
