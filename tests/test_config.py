@@ -125,7 +125,7 @@ def test_config_files_json_yaml_jsonl(tmp_path):
     with pytest.raises(ConfigError, match="cannot read config file"):
         get_config(tmp_path)  # a folder
     (tmp_path / "bin.json").write_bytes(b"\xff\xfe\x00")
-    with pytest.raises(ConfigError, match="bin.json"):
+    with pytest.raises(ConfigError, match=r"bin\.json"):
         get_config(tmp_path / "bin.json")
     (tmp_path / "bad.json").write_text("{not json")
     with pytest.raises(ConfigError, match=r"bad\.json: not valid JSON"):
