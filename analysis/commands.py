@@ -1,0 +1,212 @@
+"""`nas analyze` and `nas fit-regnet`: argparse subcommands for nas/cli.py.
+
+Handlers raise AnalysisError (a SpacesError) for user mistakes, which `nas` prints as one line with exit
+status 2. Heavy imports (pandas, matplotlib, nas.sweep) happen inside the handlers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from analysis.errors import AnalysisError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+FILE_SUFFIXES = (".csv", ".parquet", ".pq")
+
+
+def add_parsers(subparsers: argparse._SubParsersAction) -> None:
+    """Add the `analyze` and `fit-regnet` subcommands (each sets `func` to its handler)."""
+    p = subparsers.add_parser(
+        "analyze", help="compare design spaces: EDFs, bands, KS tests, best ranges",
+        description="Compare the error distributions of sweeps (CSV/Parquet files from `nas export`, or studies "
+        "in the storage): plain and complexity-normalized EDFs with bootstrap bands, KS distances with "
+        "permutation p-values, random-search efficiency, error against every parameter, width profiles and "
+        "bootstrap best-parameter ranges. Writes PNG plots, summary.json and report.md to --out.")
+    p.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="a CSV/Parquet file (label: its stem) or a study name; LABEL=INPUT sets the label")
+    p.add_argument("--normalize", choices=["flops", "params", "none"], default="flops",
+                   help="complexity the normalized EDFs equalize (default flops; none: plain EDFs only)")
+    p.add_argument("--bins", type=_positive_int, default=None,
+                   help="equal-width complexity bins (default: about 25 models per bin, 5 to 40)")
+    p.add_argument("--log-bins", action="store_true", help="bins of equal width in log complexity")
+    p.add_argument("--range", type=_range, default=None, metavar="LO:HI",
+                   help="complexity range of the bins (default: the overlap of the inputs' ranges)")
+    p.add_argument("--failed", choices=["exclude", "as_error"], default="exclude",
+                   help="failed trials: leave them out (default) or count them as error 1.0")
+    p.add_argument("--bootstrap", type=_positive_int, default=1000, metavar="N",
+                   help="bootstrap resamples for bands and intervals, and KS permutations (default 1000)")
+    p.add_argument("--no-efit", action="store_true", help="skip fitting RegNet parameters to every model")
+    p.add_argument("--seed", type=int, default=0, help="seed of every resampling (default 0)")
+    p.add_argument("--out", "-o", default="results/analysis", help="output folder (default results/analysis)")
+    p.add_argument("--storage", default=None, help="study storage URL for study inputs")
+    p.add_argument("--json", action="store_true", help="print summary.json's content")
+    p.set_defaults(func=cmd_analyze)
+
+    p = subparsers.add_parser(
+        "fit-regnet", help="fit RegNet parameters (w0, wa, wm) to a model's widths",
+        description="Fit the RegNet quantized-linear rule to per-block widths: for depth d = number of blocks, "
+        "find w0, wa, wm minimizing e_fit = mean |log(predicted / observed width)|, and show the stages the "
+        "fit generates. With --study, fit the K best models and the linear width trend u_j = w0 + wa·j.")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--widths", type=_numbers, metavar="W1,W2,...",
+                     help="per-block widths (or stage widths with --depths)")
+    src.add_argument("--config", metavar="FILE", help="a config file or named model (its stage widths)")
+    src.add_argument("--study", metavar="NAME", help="a study name or a CSV/Parquet file from `nas export`")
+    p.add_argument("--depths", type=_numbers, metavar="D1,D2,...", help="stage depths: --widths are stage widths")
+    p.add_argument("--top", type=_positive_int, default=10, metavar="K", help="with --study: the K best (default 10)")
+    p.add_argument("--storage", default=None, help="study storage URL")
+    p.add_argument("--json", action="store_true", help="print JSON (one object for a single model)")
+    p.set_defaults(func=cmd_fit_regnet)
+
+
+# --- handlers ----------------------------------------------------------------------------------------
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from analysis.report import analyze
+
+    frames = {}
+    for text in args.inputs:
+        label, frame = load_input(text, args.storage)
+        if label in frames:
+            raise AnalysisError(f"two inputs are labelled {label!r}; name them with LABEL=INPUT")
+        frames[label] = frame
+    try:
+        summary = analyze(frames, args.out, normalize=args.normalize, bins=args.bins, value_range=args.range,
+                          log_bins=args.log_bins, failed=args.failed, n_boot=args.bootstrap, n_perm=args.bootstrap,
+                          efit=not args.no_efit, seed=args.seed)
+    except AnalysisError as e:
+        hint = " (--bins N, --range LO:HI, or --normalize none)" if "fewer bins" in str(e) else ""
+        raise AnalysisError(f"{e}{hint}") from None
+    if args.json:
+        print(json.dumps(summary))
+        return 0
+    for label, s in summary["spaces"].items():
+        extra = f", {s['failed']} failed ({args.failed})" if s["failed"] else ""
+        extra += f", {s['left_out']} outside the {args.normalize} range" if s.get("left_out") else ""
+        print(f"{label}: n={s['n']}, min {s['min_error']:.4g}, mean {s['mean_error']:.4g}, "
+              f"median {s['median_error']:.4g}{extra}")
+    for r in summary["ks"]:
+        kind = "normalized" if r["normalized"] else "plain"
+        print(f"KS {r['a']} vs {r['b']} ({kind}): D={r['D']:.4f}, p={r['p_value']:.4g}")
+    print(f"wrote {Path(args.out) / 'report.md'} and {len(summary['files']) - 1} more files")
+    return 0
+
+
+def cmd_fit_regnet(args: argparse.Namespace) -> int:
+    from analysis.regnet_fit import expand_stages, fit_regnet
+
+    if args.depths is not None and args.widths is None:
+        raise AnalysisError("--depths goes with --widths (stage widths)")
+    if args.study:
+        return _fit_study(args)
+    if args.config:
+        from spaces import get_config
+
+        cfg = get_config(args.config)
+        widths = expand_stages([s.width for s in cfg.stages], [s.depth for s in cfg.stages])
+    else:
+        widths = expand_stages(args.widths, args.depths) if args.depths else args.widths
+    fit = fit_regnet(widths)
+    if args.json:
+        print(json.dumps(fit.to_dict()))
+        return 0
+    _print_fit(fit)
+    return 0
+
+
+def _fit_study(args: argparse.Namespace) -> int:
+    from analysis.data import clean
+    from analysis.regnet_fit import fit_regnet, frame_block_widths, population_trend
+
+    label, frame = load_input(args.study, args.storage)
+    top = clean(frame, "exclude", label).frame.nsmallest(args.top, "error")
+    fits = [fit_regnet(w) for w in frame_block_widths(top)]
+    trend = population_trend(top, args.top)
+    models = [{"error": float(e), **f.to_dict()} for e, f in zip(top["error"], fits, strict=True)]
+    if "trial" in top.columns:
+        for m, t in zip(models, top["trial"], strict=True):
+            m["trial"] = t.item() if hasattr(t, "item") else t
+    if args.json:
+        print(json.dumps({"study": label, "top": len(models), "models": models, "trend": trend.to_dict()}))
+        return 0
+    print(f"{label}: the {len(models)} best models")
+    for m, f in zip(models, fits, strict=True):
+        print(f"  error {m['error']:.4g}: ", end="")
+        _print_fit(f, indent="    ")
+    print(f"width trend of these models: u_j = {trend.w0:.1f} + {trend.wa:.1f}·j (R² {trend.r2:.3f}, "
+          f"{trend.blocks} blocks)")
+    return 0
+
+
+def _print_fit(fit: Any, indent: str = "  ") -> None:
+    print(f"d={fit.d} w0={fit.w0} wa={fit.wa:g} wm={fit.wm:g} e_fit={fit.e_fit:.4f}")
+    print(f"{indent}stages (depth, width): " + ", ".join(
+        f"({d}, {w})" for d, w in zip(fit.stage_depths, fit.stage_widths, strict=True)))
+
+
+# --- inputs -------------------------------------------------------------------------------------------
+def load_input(text: str, storage: str | None = None) -> tuple[str, pd.DataFrame]:
+    """(label, DataFrame) of `[LABEL=]PATH_OR_STUDY`: an existing or .csv/.parquet path is a file,
+    anything else a study name in `storage`."""
+    from analysis.data import load_frame
+
+    label, _, source = text.partition("=") if "=" in text and not Path(text).exists() else ("", "", text)
+    path = Path(source)
+    if path.is_file() or path.suffix.lower() in FILE_SUFFIXES:
+        return label or path.stem, load_frame(path)
+    return label or source, load_study(source, storage)
+
+
+def load_study(name: str, storage: str | None = None) -> pd.DataFrame:
+    """The `nas export` DataFrame of a study, via nas.sweep.export_study."""
+    try:
+        from nas.sweep import export_study
+    except ImportError as e:
+        raise AnalysisError(f"{name!r} is not a file, and studies cannot be read here (nas.sweep.export_study "
+                            f"is unavailable: {e}); pass a CSV/Parquet file written by `nas export`") from None
+    try:
+        return export_study(name, storage)
+    except AnalysisError:
+        raise
+    except Exception as e:  # storage back-ends raise their own types (KeyError, SQLAlchemy errors, ...)
+        where = f" in {storage}" if storage else ""
+        # nas's own errors (SweepError, StorageError) already say what exists and what to do
+        why = str(e) if type(e).__module__.startswith("nas.") else f"{type(e).__name__}: {e}"
+        raise AnalysisError(f"{name!r} is not a CSV/Parquet file, and as a study{where}: {why}") from None
+
+
+# --- argument types -----------------------------------------------------------------------------------
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _numbers(text: str) -> list[float]:
+    try:
+        values = [float(x) for x in text.replace(" ", "").split(",") if x]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give comma-separated numbers, e.g. 24,56,56,152") from None
+    if not values or min(values) <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: give positive comma-separated numbers")
+    return values
+
+
+def _range(text: str) -> tuple[float, float]:
+    scale = {"k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12}
+    try:
+        lo, hi = (float(t[:-1]) * scale[t[-1]] if t[-1:] in scale else float(t)
+                  for t in (x.strip().lower() for x in text.split(":")))
+    except (ValueError, IndexError):
+        raise argparse.ArgumentTypeError(f"{text!r}: give LO:HI, e.g. 360M:400M") from None
+    if not lo < hi:
+        raise argparse.ArgumentTypeError(f"{text!r}: LO must be below HI")
+    return lo, hi

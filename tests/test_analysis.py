@@ -1,0 +1,351 @@
+"""Design-space analysis: EDFs, normalized weights, bootstrap, KS, random search, RegNet fits, reports, CLI."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import types
+from itertools import combinations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats as sps
+
+import spaces
+from analysis import (
+    AnalysisError,
+    Bins,
+    add_efit_column,
+    analyze,
+    best_parameter_bootstrap,
+    bootstrap_edf,
+    complexity_weights,
+    edf,
+    expand_stages,
+    fit_regnet,
+    ks_distance,
+    ks_test,
+    normalize,
+    population_trend,
+    random_search_curve,
+    records_to_frame,
+)
+from analysis.commands import add_parsers
+from analysis.data import clean
+from analysis.plots import edf_label
+from spaces.regnet import PUBLISHED, stages_from_block_widths
+
+
+# --- EDF and weights --------------------------------------------------------------------------------
+def test_edf_hand_computed_with_strict_inequality():
+    e = [0.1, 0.2, 0.2, 0.4]
+    pts = [0.1, 0.15, 0.2, 0.25, 0.5]
+    assert edf(e, pts).tolist() == [0, 0.25, 0.25, 0.75, 1]          # e_i < e: ties at the point not counted
+    # any weights, normalized to sum 1: [1, 1, 2, 0] / 4
+    assert np.allclose(edf(e, pts, [1, 1, 2, 0]), [0, 0.25, 0.25, 1, 1])
+
+
+def test_complexity_weights_hand_computed():
+    # bins [0, 5) and [5, 10]: three models then two; each bin carries half the mass
+    w = complexity_weights([1, 2, 3, 9, 10], Bins(0, 10, 2))
+    assert np.allclose(w, [1 / 6, 1 / 6, 1 / 6, 1 / 4, 1 / 4]) and np.isclose(w.sum(), 1)
+    # log bins over [1, 100]: edges 1, 10, 100
+    assert np.allclose(complexity_weights([1, 3, 20, 60], Bins(1, 100, 2, log=True)), [1 / 4] * 4)
+    assert np.allclose(complexity_weights([1, 3, 20, 60], Bins(1, 100, 2)), [1 / 6] * 3 + [1 / 2])
+    # the normalized EDF of that sample: the model in the upper bin carries half the mass
+    assert np.allclose(edf([0.3, 0.1, 0.2, 0.05], [0.06, 0.25, 1], [1 / 6] * 3 + [1 / 2]), [1 / 2, 5 / 6, 1])
+
+
+def test_empty_bin_is_an_error_that_names_the_bin_and_the_fix():
+    with pytest.raises(AnalysisError) as info:
+        complexity_weights([1, 2, 9, 10], Bins(0, 10, 3), "spaceA", "flops")
+    msg = str(info.value)
+    assert "1 of 3 flops bins are empty for spaceA" in msg and "bin 2 [3.333, 6.667)" in msg
+    assert "fewer bins" in msg and "narrower" in msg
+    with pytest.raises(AnalysisError, match="fewer than the 5 bins"):
+        normalize({"a": [1, 2, 3], "b": [1, 2, 3, 4]}, bins=5)
+
+
+def test_overlap_range_leaves_out_and_counts_models_outside():
+    nz = normalize({"a": np.arange(1, 11), "b": np.arange(5, 16)}, bins=2, metric="flops")
+    assert (nz.bins.low, nz.bins.high) == (5, 10)
+    assert nz.left_out == {"a": 4, "b": 5}
+    assert nz.inside["a"].sum() == 6 and nz.inside["b"].sum() == 6
+    # a: 5,6,7 | 8,9,10 -> every in-range model weighs 1/6; the same for b
+    assert np.allclose(nz.weights["a"], 1 / 6) and np.allclose(nz.weights["b"], 1 / 6)
+    with pytest.raises(AnalysisError, match="do not overlap"):
+        normalize({"a": [1, 2], "b": [3, 4]}, bins=1)
+    explicit = normalize({"a": np.arange(1, 11)}, bins=1, value_range=(2, 4))
+    assert explicit.left_out == {"a": 7}
+
+
+# --- KS ----------------------------------------------------------------------------------------------
+def test_ks_hand_computed():
+    assert ks_distance([1, 2, 3], [2, 3, 4]) == pytest.approx(1 / 3)
+    assert ks_distance([1, 2], [3, 4]) == 1
+    # weights 3:1 on a = [1, 2], b = [1.5]: just above 1, F_a = 0.75 and F_b = 0
+    assert ks_distance([1, 2], [1.5], [3, 1]) == pytest.approx(0.75)
+    assert ks_distance([1, 2], [1.5], [1, 3]) == pytest.approx(0.75)   # just above 1.5: 0.25 vs 1
+
+
+def test_ks_distance_agrees_with_scipy_and_permutation_p_with_exact_p():
+    rng = np.random.default_rng(0)
+    for na, nb, shift, decimals in [(5, 7, 0.0, 8), (40, 25, 0.3, 8), (60, 60, 0.5, 1), (100, 13, 0.0, 1)]:
+        a = np.round(rng.normal(size=na), decimals)
+        b = np.round(rng.normal(shift, size=nb), decimals)                  # decimals=1: many ties
+        assert ks_distance(a, b) == pytest.approx(sps.ks_2samp(a, b).statistic, abs=1e-12)
+    a, b = rng.normal(size=20), rng.normal(0.6, size=25)                   # no ties: exact p is a permutation p
+    r = ks_test(a, b, n_perm=2000, seed=1)
+    assert np.isclose(r.D, sps.ks_2samp(a, b).statistic)
+    assert r.p_value == pytest.approx(sps.ks_2samp(a, b, method="exact").pvalue, abs=0.03)
+
+
+def test_normalized_ks_test_uses_weights():
+    rng = np.random.default_rng(2)
+    ca, cb = rng.uniform(0, 1, 200), rng.uniform(0, 1, 200) ** 3         # b crowds the low-complexity end
+    ea, eb = 1 - 0.5 * ca + rng.normal(0, 0.02, 200), 1 - 0.5 * cb + rng.normal(0, 0.02, 200)
+    bins = Bins(0, 1, 5)
+    plain, normed = ks_test(ea, eb, n_perm=200), ks_test(ea, eb, ca, cb, bins, n_perm=200)
+    wa, wb = complexity_weights(ca, bins), complexity_weights(cb, bins)
+    assert normed.normalized and np.isclose(normed.D, ks_distance(ea, eb, wa, wb))
+    assert plain.p_value < 0.01 and normed.D < plain.D / 2                # same error given complexity
+
+
+# --- bootstrap ---------------------------------------------------------------------------------------
+def test_bootstrap_band_contains_edf_and_narrows_with_n():
+    rng = np.random.default_rng(3)
+    pts = np.linspace(-3, 3, 61)
+    widths = []
+    for n in (40, 640):
+        e = rng.normal(size=n)
+        b = bootstrap_edf(e, pts, n_boot=300, seed=4)
+        assert (b.lower <= b.edf + 1e-12).all() and (b.edf <= b.upper + 1e-12).all()
+        assert np.array_equal(b.edf, edf(e, pts))
+        for name, value in (("min", e.min()), ("mean", e.mean()), ("median", np.median(e))):
+            iv = b.intervals[name]
+            assert iv.estimate == pytest.approx(value) and iv.low <= value <= iv.high
+        widths.append(np.mean(b.upper - b.lower))
+        mid = b.edf[30]                                                    # at 0: a 95% band is ±1.96 sd
+        assert b.upper[30] - b.lower[30] == pytest.approx(2 * 1.96 * np.sqrt(mid * (1 - mid) / n), rel=0.25)
+        assert edf_label("A", b) == f"A (n={n}, min={e.min():.4g}, mean={e.mean():.4g})"
+    assert widths[1] < widths[0] / 2                                       # ~ 1/sqrt(n): a factor 4
+
+
+def test_normalized_bootstrap_recomputes_weights_and_reports_rejections():
+    rng = np.random.default_rng(5)
+    c = rng.uniform(0, 10, 300)
+    e = c / 10 + rng.normal(0, 0.1, 300)
+    bins = Bins(0, 10, 4)
+    b = bootstrap_edf(e, np.linspace(-0.5, 1.5, 41), c, bins, n_boot=200, seed=0)
+    assert np.allclose(b.edf, edf(e, b.points, complexity_weights(c, bins)))
+    assert (b.lower <= b.edf + 1e-12).all() and (b.edf <= b.upper + 1e-12).all() and b.rejected == 0
+    # a bin with a single model is empty in ~37% of resamples: rejected and counted, not hidden
+    c2 = np.append(rng.uniform(0, 5, 100), 9.0)
+    b2 = bootstrap_edf(rng.random(101), [0.5], c2, Bins(0, 10, 2), n_boot=400, seed=0)
+    assert 100 < b2.rejected < 200 and b2.n_boot == 400 - b2.rejected
+
+
+def test_best_parameter_bootstrap_finds_planted_value():
+    rng = np.random.default_rng(6)
+    x = rng.integers(1, 17, 400).astype(float)                           # a depth-like parameter
+    err = 0.01 * np.abs(x - 7) + rng.normal(0, 0.003, 400)
+    r = best_parameter_bootstrap(x, err, n_boot=2000, seed=0)
+    assert r.median == 7 and r.low <= 7 <= r.high and r.high - r.low <= 2 and r.draws == 100
+    xc = rng.uniform(0, 10, 400)                                            # continuous, optimum at 3.0
+    r = best_parameter_bootstrap(xc, (xc - 3) ** 2 + rng.normal(0, 0.05, 400), n_boot=2000, seed=0)
+    assert abs(r.median - 3) < 0.3 and r.low <= 3 <= r.high
+
+
+# --- random search -----------------------------------------------------------------------------------
+def test_random_search_exact_on_a_tiny_case():
+    ms, best = random_search_curve([3.0, 1.0, 2.0])
+    assert ms.tolist() == [1, 2, 3] and np.allclose(best, [2, 4 / 3, 1])   # subsets {1,2},{1,3},{2,3}
+    _, best = random_search_curve([3.0, 1.0, 2.0], replace=True)
+    assert np.allclose(best, [2, 14 / 9, 36 / 27])
+    _, best = random_search_curve([1.0, 2.0, 3.0], [1, 2], replace=True, weights=[1, 1, 2])
+    assert np.allclose(best, [2.25, 1 - 0.75**2 + 2 * (0.75**2 - 0.5**2) + 3 * 0.5**2])
+    assert random_search_curve(np.arange(10.0))[0].tolist() == [1, 2, 4, 8, 10]
+    with pytest.raises(AnalysisError):
+        random_search_curve([1.0, 2.0], [3])
+
+
+def test_random_search_matches_enumeration_and_simulation():
+    rng = np.random.default_rng(7)
+    small = np.round(rng.random(8), 1)                                      # ties included
+    _, exact = random_search_curve(small, range(1, 9))
+    for m in range(1, 9):
+        assert exact[m - 1] == pytest.approx(np.mean([min(c) for c in combinations(small, m)]))
+    e = rng.gamma(2.0, size=50)
+    ms, exact = random_search_curve(e)
+    draws = np.argsort(rng.random((20000, 50)), axis=1)
+    for m, x in zip(ms, exact, strict=True):
+        sim = e[draws[:, :m]].min(axis=1)
+        assert abs(sim.mean() - x) < 4 * sim.std() / np.sqrt(len(sim)) + 1e-9
+
+
+def test_failed_trials_excluded_or_counted_as_error_one():
+    f = pd.DataFrame({"error": [0.2, np.nan, 0.3, 0.4, np.nan], "flops": [1, 2, 3, 4, 5],
+                      "state": ["COMPLETE", "FAIL", "COMPLETE", "FAIL", "RUNNING"]})
+    ex = clean(f, "exclude")
+    assert ex.frame["error"].tolist() == [0.2, 0.3] and (ex.failed, ex.unfinished) == (2, 1)
+    asis = clean(f, "as_error")
+    assert asis.frame["error"].tolist() == [0.2, 1.0, 0.3, 1.0] and asis.failed == 2
+    with pytest.raises(AnalysisError, match="not fractions"):
+        clean(f.assign(error=[20, np.nan, 30, 40, np.nan]), "as_error")
+
+
+# --- RegNet fit --------------------------------------------------------------------------------------
+def test_fit_regnet_recovers_all_published_regnets():
+    assert len(PUBLISHED) == 24
+    for name, p in PUBLISHED.items():
+        observed = p.block_widths()
+        fit = fit_regnet(observed)
+        assert fit.d == p.depth and fit.e_fit == 0, name
+        assert (fit.stage_widths, fit.stage_depths) == tuple(stages_from_block_widths(observed)), name
+        # with the published group width, the fit builds the published network (compatibility step included)
+        assert fit.params(p.group_width, se_ratio=p.se_ratio).to_anynet() == spaces.get_config(name), name
+
+
+def test_fit_regnet_small_e_fit_on_perturbed_widths_and_stage_input():
+    rng = np.random.default_rng(8)
+    for name, p in PUBLISHED.items():
+        noisy = np.asarray(p.block_widths()) * rng.uniform(0.96, 1.04, p.depth)
+        assert fit_regnet(noisy).e_fit < 0.05, name
+    cfg = spaces.get_config("regnetx_200mf")
+    widths, depths = [s.width for s in cfg.stages], [s.depth for s in cfg.stages]
+    assert expand_stages([24, 56], [1, 2]) == [24, 56, 56]
+    fit = fit_regnet(widths, depths)
+    assert fit.d == 13 and fit.e_fit == 0 and fit.stage_depths == depths
+    with pytest.raises(AnalysisError):
+        fit_regnet([24, -8])
+
+
+def test_population_trend_and_efit_column():
+    linear = {"depth_1": 1, "depth_2": 1, "depth_3": 1, "depth_4": 1,
+              "width_1": 48, "width_2": 96, "width_3": 144, "width_4": 192}
+    rows = [{**linear, "error": 0.1 + i * 0.001} for i in range(5)]
+    rows.append({**linear, "width_1": 800, "width_4": 16, "error": 0.9})  # worst: not in the top 5
+    f = pd.DataFrame(rows)
+    t = population_trend(f, 5)
+    assert (t.w0, t.wa, t.k, t.blocks) == (pytest.approx(48), pytest.approx(48), 5, 20) and t.r2 == 1
+    g = add_efit_column(f)
+    assert g["e_fit"].iloc[0] < 0.1 < g["e_fit"].iloc[-1] and {"fit_w0", "fit_wa", "fit_wm"} <= set(g.columns)
+
+
+# --- report and CLI ----------------------------------------------------------------------------------
+def synthetic(space: str, n: int, seed: int, shift: float) -> pd.DataFrame:
+    f = records_to_frame(spaces.sample(spaces.get_space(space), n, seed=seed).records)
+    rng = np.random.default_rng(seed)
+    f["error"] = 0.3 + shift + 0.05 * np.log(f["flops"] / 4e8) + rng.normal(0, 0.02, len(f))
+    f.insert(0, "state", "COMPLETE")
+    f.loc[0, ["state", "error"]] = ["FAIL", np.nan]
+    return f
+
+
+@pytest.fixture(scope="module")
+def frames() -> dict[str, pd.DataFrame]:
+    return {"anynetx_e": synthetic("anynetx_e", 50, 0, 0.0), "regnetx": synthetic("regnetx", 50, 1, -0.03)}
+
+
+def test_analyze_writes_summary_and_plots(frames, tmp_path):
+    s = analyze(frames, tmp_path, normalize="flops", bins=5, n_boot=100, n_perm=100, n_best=300)
+    on_disk = json.loads((tmp_path / "summary.json").read_text())
+    assert on_disk == s and set(on_disk["spaces"]) == {"anynetx_e", "regnetx"}
+    for label, sp in on_disk["spaces"].items():
+        assert {"n", "min_error", "mean_error", "median_error", "intervals", "left_out", "failed"} <= set(sp)
+        assert sp["n"] == 49 and sp["failed"] == 1, label
+        assert sp["min_error"] == pytest.approx(frames[label]["error"].min())
+        assert sp["median_e_fit"] >= 0 and "trend" in sp and "depth_3" in sp["best_ranges"]
+    assert [(r["a"], r["b"], r["normalized"]) for r in on_disk["ks"]] == [
+        ("anynetx_e", "regnetx", False), ("anynetx_e", "regnetx", True)]
+    assert all({"D", "p_value"} <= set(r) for r in on_disk["ks"]) and on_disk["bins"]["count"] == 5
+    report = (tmp_path / "report.md").read_text()
+    for name in ("edf", "edf_normalized", "random_search", "error_vs_stage_params", "error_vs_params",
+                 "best_ranges", "width_profiles"):
+        assert (tmp_path / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+        assert f"]({name}.png)" in report
+
+
+def test_analyze_input_errors(frames, tmp_path):
+    with pytest.raises(AnalysisError, match=r"lacks column.*flops"):
+        analyze({"a": pd.DataFrame({"error": [0.1, 0.2]})}, tmp_path)
+    with pytest.raises(AnalysisError, match="fewer than the 60 bins"):
+        analyze(frames, tmp_path, bins=60, efit=False)
+    with pytest.raises(AnalysisError, match="flops bins are empty for anynetx_e"):
+        analyze(frames, tmp_path, bins=40, efit=False)
+    with pytest.raises(AnalysisError, match="normalize must be"):
+        analyze(frames, tmp_path, normalize="acts")
+
+
+def run_cli(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="nas")
+    add_parsers(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+def test_cli_analyze_csv_inputs(frames, tmp_path, capsys):
+    paths = []
+    for label, f in frames.items():
+        paths.append(tmp_path / f"{label}.csv")
+        f.to_csv(paths[-1], index=False)
+    out = tmp_path / "report"
+    code = run_cli(["analyze", *map(str, paths), "--bins", "4", "--out", str(out), "--bootstrap", "50",
+                    "--no-efit", "--failed", "as_error", "--json"])
+    s = json.loads(capsys.readouterr().out)
+    assert code == 0 and set(s["spaces"]) == {"anynetx_e", "regnetx"} and (out / "summary.json").is_file()
+    assert s["spaces"]["regnetx"]["n"] == 50 and s["spaces"]["regnetx"]["failed_policy"] == "as_error"
+    code = run_cli(["analyze", f"A={paths[0]}", "--normalize", "none", "--out", str(out), "--bootstrap", "20",
+                    "--no-efit"])
+    text = capsys.readouterr().out
+    assert code == 0 and text.startswith("A: n=49") and "1 failed" in text
+    with pytest.raises(AnalysisError, match="no such file"):
+        run_cli(["analyze", str(tmp_path / "missing.csv")])
+
+
+def test_cli_analyze_study_input(frames, tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "nas.sweep", None)                    # not importable
+    with pytest.raises(AnalysisError, match=r"not a file.*export_study"):
+        run_cli(["analyze", "some_study"])
+    fake = types.ModuleType("nas.sweep")
+    sweep_error = type("SweepError", (Exception,), {"__module__": "nas.sweep"})
+
+    def export_study(name, storage=None):
+        if name == "bad":
+            raise sweep_error("no study 'bad' in results/nas.journal. Studies there: regnetx")
+        if name not in frames:
+            raise KeyError("Record does not exist.")
+        return frames[name]
+
+    fake.export_study = export_study
+    monkeypatch.setitem(sys.modules, "nas.sweep", fake)
+    code = run_cli(["analyze", "regnetx", "--normalize", "none", "--bootstrap", "20", "--no-efit",
+                    "--out", str(tmp_path), "--json"])
+    assert code == 0 and json.loads(capsys.readouterr().out)["spaces"]["regnetx"]["n"] == 49
+    with pytest.raises(AnalysisError) as info:
+        run_cli(["analyze", "nope", "--storage", "sqlite:///x.db"])
+    assert str(info.value) == ("'nope' is not a CSV/Parquet file, and as a study in sqlite:///x.db: "
+                               "KeyError: 'Record does not exist.'")
+    with pytest.raises(AnalysisError) as info:                              # nas's own errors pass through
+        run_cli(["analyze", "bad"])
+    assert str(info.value).endswith("as a study: no study 'bad' in results/nas.journal. Studies there: regnetx")
+    code = run_cli(["fit-regnet", "--study", "anynetx_e", "--top", "3", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0 and len(out["models"]) == 3 and {"w0", "wa", "k"} <= set(out["trend"])
+
+
+def test_cli_fit_regnet(capsys):
+    widths = PUBLISHED["regnetx_400mf"].block_widths()
+    code = run_cli(["fit-regnet", "--widths", ",".join(map(str, widths)), "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0 and out["d"] == 22 and out["e_fit"] == 0 and {"w0", "wa", "wm"} <= set(out)
+    assert [out["stage_widths"], out["stage_depths"]] == list(stages_from_block_widths(widths))
+    code = run_cli(["fit-regnet", "--config", "regnetx_200mf"])
+    text = capsys.readouterr().out
+    assert code == 0 and text.startswith("d=13 ") and "(1, 24), (1, 56), (4, 152), (7, 368)" in text
+    code = run_cli(["fit-regnet", "--widths", "24,56,152", "--depths", "1,1,4", "--json"])
+    assert code == 0 and json.loads(capsys.readouterr().out)["d"] == 6
+    with pytest.raises(SystemExit):                                         # argparse: exactly one source
+        run_cli(["fit-regnet"])
