@@ -8,15 +8,22 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from analysis import add_analysis_parsers
 from spaces.errors import SpacesError
 
 DESCRIPTION = """\
-Network design spaces: sample, count and (soon) train networks from the RegNet paper's spaces.
+Network design spaces: sample, count, train and search networks from the RegNet paper's spaces.
 
 commands:
   spaces       list the registered design spaces with their dimensions and sizes
   complexity   exact params / flops / acts of a named model or config file, without building it
-  sample       draw N configs from a design space within a complexity band (--dry-run writes them)
+  train        proxy-train one model and print its error, time and latency
+  sample       draw N configs from a design space within a complexity band and train each one as a
+               trial of a stored, resumable Optuna study (--dry-run only writes the configs)
+  search       search a design space with an Optuna sampler (tpe, nsga2, random), one or more objectives
+  export       write the trials of a study as one CSV or Parquet row each
+  analyze      compare design spaces: EDFs with bands, normalized EDFs, KS tests, best ranges, report
+  fit-regnet   fit RegNet parameters (w0, wa, wm) to a model's per-block widths
 
 Run `nas COMMAND --help` for the options of a command.
 """
@@ -81,24 +88,86 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("sample", help="sample configs from a design space",
+    p = sub.add_parser("sample", help="sample configs from a design space and train them",
                        description="Seeded rejection sampling of N distinct configs from a design space "
                        "whose complexity at the reference setting (224x224 RGB, ImageNet stem, 1000 classes) "
-                       "lies in the bands. With --dry-run, writes one JSON object per config (JSONL).")
+                       "lies in the bands. With --dry-run, writes one JSON object per config (JSONL). Without "
+                       "it, trains each config once as a trial of an Optuna study (default name SPACE-sSEED, "
+                       "default storage results/nas.journal): running the same command again resumes it and "
+                       "trains only the missing configs; several commands or --workers share it safely.")
     p.add_argument("--space", required=True, help="design space name (see `nas spaces`)")
     p.add_argument("-n", type=_positive_int, default=500, help="number of configs (default 500)")
     p.add_argument("--seed", type=int, default=0, help="random seed: the same seed gives the same configs")
+    _add_band_args(p)
+    p.add_argument("--max-candidates", type=_positive_int, default=None,
+                   help="give up after this many candidates (default 20M)")
+    p.add_argument("--dry-run", action="store_true", help="write the sampled configs without training")
+    p.add_argument("--out", "-o", default=None, help="with --dry-run: write the JSONL to this file instead of stdout")
+    p.add_argument("--json", action="store_true", help="print the run summary as JSON (on stderr with --dry-run, "
+                   "else on stdout)")
+    _add_study_args(p)
+    p.add_argument("--workers", type=_positive_int, default=1,
+                   help="training processes sharing the study (default 1); on CPU each gets its share of the cores")
+    p.add_argument("--retry-failed", action="store_true",
+                   help="train again the configs whose trials failed (diverged, oom, error)")
+    add_training_args(p)
+    p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("search", help="search a design space with an Optuna sampler",
+                       description="Define-by-run search of a design space: the sampler proposes per-stage depth, "
+                       "width, bottleneck and group width (AnyNet; ordering constraints kept by construction) or "
+                       "d, w0, wa, wm, group width (RegNet); proposals outside the complexity bands, RegNet "
+                       "settings without 4 stages and configs already trained are pruned without training. Each "
+                       "other proposal is proxy-trained; the study stops at N trained trials (re-run to go on, "
+                       "or raise -n). Prints the best trial, or the Pareto front for several objectives.")
+    p.add_argument("--space", required=True, help="design space name (see `nas spaces`)")
+    p.add_argument("--sampler", choices=["tpe", "nsga2", "random"], default="tpe", help="default tpe")
+    p.add_argument("-n", type=_positive_int, default=100, help="trained trials in the study (default 100)")
+    p.add_argument("--objectives", default="error", help="comma-separated, e.g. error,flops (default error); "
+                   "valid: error, params, flops, acts (224 px), train_params, train_flops, train_acts, "
+                   "latency_ms_b1, latency_ms_b64, train_seconds, images_per_second (maximized)")
+    p.add_argument("--seed", type=int, default=0, help="sampler and training seed")
+    p.add_argument("--population-size", type=_positive_int, default=None,
+                   help="NSGA-II population (default n/4, between 4 and 50)")
+    _add_band_args(p)
+    p.add_argument("--json", action="store_true", help="print the summary and the front as one JSON object")
+    _add_study_args(p)
+    add_training_args(p)
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("export", help="write a study's trials as CSV or Parquet",
+                       description="One row per trial of a `nas sample` or `nas search` study: trial, state, error, "
+                       "params/flops/acts at 224 px and at the training resolution (train_*), per-stage depth_i, "
+                       "width_i, stride_i, bottleneck_i, group_width_i, block, se_ratio, RegNet d/w0/wa/wm, the "
+                       "measured metrics, fail_reason, space, seed, dataset.")
+    p.add_argument("--study", required=True, help="study name (an unknown name lists the studies)")
+    p.add_argument("--storage", default=None, help="storage URL or journal file (default results/nas.journal)")
+    p.add_argument("-o", "--out", default=None, help="FILE.csv or FILE.parquet (default: CSV on stdout)")
+    p.add_argument("--json", action="store_true", help="print a JSON summary (rows, columns, file)")
+    p.set_defaults(func=cmd_export)
+    add_analysis_parsers(sub)
+    return parser
+
+
+def _add_band_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--flops", type=_band, default=None, metavar="LO:HI",
                    help="flops band, e.g. 360M:400M, 1G:, or none (default: the space's, 360M:400M)")
     p.add_argument("--params", type=_band, default=None, metavar="LO:HI", help="params band, e.g. :5M")
     p.add_argument("--acts", type=_band, default=None, metavar="LO:HI", help="acts band")
-    p.add_argument("--max-candidates", type=_positive_int, default=None,
-                   help="give up after this many candidates (default 20M)")
-    p.add_argument("--dry-run", action="store_true", help="write the sampled configs without training")
-    p.add_argument("--out", "-o", default=None, help="write the JSONL to this file instead of stdout")
-    p.add_argument("--json", action="store_true", help="print the run summary as JSON on stderr")
-    p.set_defaults(func=cmd_sample)
-    return parser
+
+
+def _add_study_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("stored study")
+    g.add_argument("--study", default=None, help="Optuna study name (default derived from space and seed)")
+    g.add_argument("--storage", default=None, help="journal file (PATH.journal, journal:PATH), SQLite file "
+                   "(PATH.db) or Optuna URL (sqlite:///F.db, postgresql://..., redis://...); default "
+                   "results/nas.journal or $NAS_STORAGE")
+    g.add_argument("--heartbeat-interval", type=float, default=None, metavar="S",
+                   help="seconds between heartbeats of a training trial (default 10)")
+    g.add_argument("--grace-period", type=float, default=None, metavar="S",
+                   help="a running trial without a heartbeat for this long is retried (default 60)")
+    g.add_argument("--threads", type=_positive_int, default=None,
+                   help="torch threads per training process on CPU (default: the cores / the workers)")
 
 
 # --- commands ---------------------------------------------------------------------------------------
@@ -155,7 +224,7 @@ def cmd_complexity(args: argparse.Namespace) -> int:
 
 def add_training_args(p: argparse.ArgumentParser) -> None:
     """Dataset, device and schedule flags shared by the commands that train."""
-    from nas.trainer import Schedule
+    from nas.schedule import Schedule
 
     d = Schedule()
     g = p.add_argument_group("training (proxy schedule)")
@@ -177,7 +246,7 @@ def add_training_args(p: argparse.ArgumentParser) -> None:
 
 
 def schedule_from_args(args: argparse.Namespace):
-    from nas.trainer import Schedule
+    from nas.schedule import Schedule
 
     try:
         return Schedule(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
@@ -215,18 +284,25 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_sample(args: argparse.Namespace) -> int:
-    from spaces import Band, get_space, sample
-    from spaces.sampling import DEFAULT_MAX_CANDIDATES, default_bands
+def _bands_from_args(args: argparse.Namespace, space) -> list:
+    from spaces import Band
+    from spaces.sampling import default_bands
 
-    if not args.dry_run:
-        raise CliError("training sweeps are not part of this release yet; add --dry-run to write the "
-                       "sampled configs")
-    space = get_space(args.space)
     bands = default_bands(space) if args.flops is None else []
     for metric, limits in (("flops", args.flops), ("params", args.params), ("acts", args.acts)):
         if limits and limits != (None, None):
             bands.append(Band(metric, *limits))
+    return bands
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from spaces import get_space, sample
+    from spaces.sampling import DEFAULT_MAX_CANDIDATES
+
+    if not args.dry_run:
+        return _sweep(args)
+    space = get_space(args.space)
+    bands = _bands_from_args(args, space)
     with _progress(args.n, f"sampling {space.name}") as bar:
         result = sample(space, args.n, seed=args.seed, bands=bands,
                         max_candidates=args.max_candidates or DEFAULT_MAX_CANDIDATES, progress=bar.update)
@@ -252,6 +328,165 @@ def cmd_sample(args: argparse.Namespace) -> int:
               f"{result.duplicates} duplicates dropped" + (f"; wrote {args.out}" if args.out else ""),
               file=sys.stderr)
     return 0
+
+
+class _stored_errors:
+    """Turn the errors of sweeps, storages, datasets and training into one-line CLI errors."""
+
+    def __enter__(self) -> None:
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+    def __exit__(self, kind, error, tb) -> bool:
+        if error is None or isinstance(error, CliError | SpacesError | KeyboardInterrupt):
+            return False
+        from nas.data import DatasetError
+        from nas.storage import StorageError
+        from nas.sweep import SweepError
+        from nas.trainer import TrainingFailed
+
+        if isinstance(error, TrainingFailed):
+            raise CliError(f"training failed ({error.reason}): {error}") from None
+        if isinstance(error, SweepError | StorageError | DatasetError):
+            raise CliError(str(error)) from None
+        return False
+
+
+def _stored_options(args: argparse.Namespace) -> dict[str, Any]:
+    from nas.sweep import GRACE_PERIOD, HEARTBEAT_INTERVAL
+
+    interval = args.heartbeat_interval if args.heartbeat_interval is not None else HEARTBEAT_INTERVAL
+    grace = args.grace_period if args.grace_period is not None else max(GRACE_PERIOD, 4 * interval)
+    if interval <= 0 or grace <= interval:
+        raise CliError(f"--grace-period ({grace:g} s) must exceed --heartbeat-interval ({interval:g} s), "
+                       "which must be positive")
+    return {"study": args.study, "storage": args.storage, "heartbeat_interval": interval, "grace_period": grace,
+            "dataset": args.dataset, "data_dir": args.data_dir, "device": args.device, "threads": args.threads,
+            "schedule": schedule_from_args(args)}
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    """`nas sample` without --dry-run: train the N sampled configs as the trials of a stored study."""
+    import signal
+    import threading
+
+    from spaces import get_space
+
+    if args.out:
+        raise CliError("--out writes the configs of --dry-run; a sweep is stored in its study: write its "
+                       "results with `nas export --study NAME -o FILE.csv`")
+    space = get_space(args.space)
+    bands = _bands_from_args(args, space)
+    with _stored_errors():
+        from nas.sweep import run_sweep
+
+        options = _stored_options(args)
+        main_thread = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGTERM, _interrupt) if main_thread else None  # a scheduler's stop
+        try:
+            summary = run_sweep(space, args.n, seed=args.seed, bands=bands, workers=args.workers,
+                                retry_failed=args.retry_failed, max_candidates=args.max_candidates, **options)
+        except KeyboardInterrupt:
+            print("nas sample: interrupted; the running trials were marked FAIL (interrupted) and queued again: "
+                  "run the same command to finish the sweep", file=sys.stderr)
+            return 130
+        finally:
+            if main_thread:
+                signal.signal(signal.SIGTERM, previous)
+    out = summary.to_dict()
+    if args.json:
+        print(json.dumps(out))
+    else:
+        best = (f"best error {summary.best_error:.4f} (trial {summary.best_trial})"
+                if summary.best_error is not None else "no complete trial")
+        print(f"study {summary.study} in {summary.storage}: {summary.complete}/{summary.n} complete, "
+              f"{summary.failed} failed, {best}; trained {summary.trained} in {summary.seconds:.1f} s")
+    if summary.missing:
+        crashed = [c for c in summary.worker_exit_codes if c not in (0, 130)]
+        why = f" (worker exit codes {crashed})" if crashed else ""
+        print(f"nas sample: {summary.missing} of {summary.n} configs are not finished{why}; run the same command "
+              "again to finish them", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from spaces import get_space
+
+    space = get_space(args.space)
+    bands = _bands_from_args(args, space)
+    with _stored_errors():
+        from nas.sweep import parse_objectives, run_search
+
+        objectives = parse_objectives(args.objectives)
+        options = _stored_options(args)
+        try:
+            summary = run_search(space, args.n, sampler=args.sampler, objectives=objectives, seed=args.seed,
+                                 bands=bands, population_size=args.population_size, **options)
+        except KeyboardInterrupt:
+            print("nas search: interrupted; the running trial was marked FAIL (interrupted): run the same "
+                  "command to go on", file=sys.stderr)
+            return 130
+    out = summary.to_dict()
+    if args.json:
+        print(json.dumps(out))
+        return 0
+    front = summary.pareto
+    title = "Pareto front" if len(objectives) > 1 else "best trial"
+    print(f"{title} of {summary.study} ({', '.join(f'{o} ({_direction(o)})' for o in objectives)}): "
+          f"{len(front)} of {summary.complete} complete trials")
+    columns = list(dict.fromkeys(["trial", *objectives, "error", "flops", "params"]))
+    header = "  ".join(f"{c:>12}" for c in columns) + "  depths / widths / b / g"
+    print(header)
+    for row in front:
+        cells = "  ".join(f"{_cell(row.get(c)):>12}" for c in columns)
+        print(f"{cells}  {row['depths']} / {row['widths']} / {row['bottlenecks']} / {row['group_widths']}")
+    print(f"study {summary.study} in {summary.storage}: {summary.complete} complete, {summary.failed} failed, "
+          f"{summary.pruned} pruned; trained {summary.trained} in {summary.seconds:.1f} s")
+    return 0
+
+
+def _direction(objective: str) -> str:
+    from nas.sweep import OBJECTIVES
+
+    return "max" if OBJECTIVES[objective] == "maximize" else "min"
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float) and not value.is_integer():
+        return f"{value:.4f}" if abs(value) < 100 else f"{value:,.1f}"
+    return f"{int(value):,}" if isinstance(value, int | float) else str(value)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    with _stored_errors():
+        from nas.sweep import export_study, write_table
+
+        df = export_study(args.study, args.storage)
+        if args.out:
+            write_table(df, args.out)
+        else:
+            df.to_csv(sys.stdout, index=False)
+    summary = {"study": args.study, "storage": args.storage or _default_storage(), "rows": len(df),
+               "columns": list(df.columns), "out": args.out}
+    if args.json:
+        print(json.dumps(summary), file=sys.stdout if args.out else sys.stderr)
+    elif args.out:
+        print(f"wrote {len(df)} trials of {args.study} ({len(df.columns)} columns) to {args.out}", file=sys.stderr)
+    return 0
+
+
+def _default_storage() -> str:
+    from nas.storage import default_storage
+
+    return default_storage()
 
 
 # --- argument types ---------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nas.data import Dataset
+from nas.schedule import Schedule
 from spaces import AnyNetConfig, complexity
 from spaces.anynet import AnyNet
 
@@ -29,40 +30,6 @@ class TrainingFailed(RuntimeError):
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
         self.reason = reason
-
-
-@dataclass(frozen=True)
-class Schedule:
-    """The proxy protocol; defaults follow the RegNet paper (SGD, Nesterov, half-period cosine)."""
-
-    epochs: int = 1
-    batch_size: int = 128
-    lr: float = 0.05                 # for batch 128; scaled linearly with the batch size
-    momentum: float = 0.9
-    weight_decay: float = 5e-5
-    train_size: int | None = 10_000  # images drawn (class-balanced, seeded) from the training split
-    test_size: int | None = 2_000
-    augment: bool = True             # random crop (padding 4) + horizontal flip where the dataset allows
-    bf16: bool | None = None         # None: on for CUDA, off for CPU (measured slower there, see README)
-    channels_last: bool = True
-
-    def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be positive, got {self.lr}")
-        for name in ("train_size", "test_size"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise ValueError(f"{name} must be at least 1 (or None for the whole split), got {value}")
-
-    @property
-    def scaled_lr(self) -> float:
-        return self.lr * self.batch_size / 128
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass
@@ -141,12 +108,13 @@ class DeviceData:
         return x
 
 
-def train(config: AnyNetConfig, dataset: Dataset, schedule: Schedule = Schedule(), seed: int = 0,
+def train(config: AnyNetConfig, dataset: Dataset, schedule: Schedule | None = None, seed: int = 0,
           device: str = "auto", threads: int | None = None, measure_latency: bool = True) -> TrainResult:
     """Train `config` (adapted to the dataset) with the proxy schedule and evaluate it.
 
     Raises TrainingFailed on NaN/inf loss or out-of-memory.
     """
+    schedule = schedule or Schedule()
     dev = resolve_device(device)
     if dev.type == "cpu" and threads:
         torch.set_num_threads(threads)

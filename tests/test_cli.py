@@ -73,7 +73,7 @@ def test_sample_bands_from_the_command_line(capsys):
     (["sample", "--space", "anynetx_z", "--dry-run"], "unknown design space 'anynetx_z'"),
     (["sample", "--space", "anynetx_a", "-n", "3", "--dry-run", "--flops", "1000T:", "--max-candidates", "9000"],
      "found only 0 of 3"),
-    (["sample", "--space", "anynetx_a"], "add --dry-run"),
+    (["sample", "--space", "anynetx_a", "--out", "x.jsonl"], "--out writes the configs of --dry-run"),
 ])
 def test_errors_are_one_line(capsys, argv, message):
     code, _, err = run(capsys, *argv)
