@@ -56,11 +56,11 @@ def main() -> None:
                 row[f"{name}_failed"] = e.reason
             row[f"{name}_seconds"] = time.perf_counter() - start
         rows.append(row)
+        if args.csv:  # after every model, so an interrupted run keeps what it measured
+            pd.DataFrame(rows).to_csv(args.csv, index=False)
         print(f"[{i + 1}/{args.n}] errors base {row['base_s0']:.3f} / seed1 {row['base_s1']:.3f} / "
               f"{args.longer}x {row['long_s0']:.3f}  ({row['base_s0_seconds']:.1f} s base)", flush=True)
     df = pd.DataFrame(rows)
-    if args.csv:
-        df.to_csv(args.csv, index=False)
     rho_long = spearmanr(df["base_s0"], df["long_s0"]).statistic
     rho_seed = spearmanr(df["base_s0"], df["base_s1"]).statistic
     per_model = df["base_s0_seconds"].mean()

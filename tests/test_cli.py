@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -95,5 +96,6 @@ def test_argument_errors_exit_2_without_traceback():
 
 
 def test_console_script_runs():
-    proc = subprocess.run(["nas", "--help"], capture_output=True, text=True)
+    nas = str(Path(sys.executable).parent / "nas")  # the console script of this environment
+    proc = subprocess.run([nas, "--help"], capture_output=True, text=True)
     assert proc.returncode == 0 and "sample" in proc.stdout

@@ -9,6 +9,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_ruff_clean():
-    ruff = shutil.which("ruff") or str(Path(sys.executable).parent / "ruff")
+    local = Path(sys.executable).parent / "ruff"  # the pinned one of this environment first
+    ruff = str(local) if local.exists() else shutil.which("ruff")
+    assert ruff, "ruff is not installed: ./install.sh installs it"
     proc = subprocess.run([ruff, "check", str(ROOT)], capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 0, proc.stdout + proc.stderr
