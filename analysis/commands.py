@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from analysis.errors import AnalysisError
+from nas.argtypes import positive_int, value_range
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -31,14 +32,14 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
                    help="a CSV/Parquet file (label: its stem) or a study name; LABEL=INPUT sets the label")
     p.add_argument("--normalize", choices=["flops", "params", "none"], default="flops",
                    help="complexity the normalized EDFs equalize (default flops; none: plain EDFs only)")
-    p.add_argument("--bins", type=_positive_int, default=None,
+    p.add_argument("--bins", type=positive_int, default=None,
                    help="equal-width complexity bins (default: about 25 models per bin, 5 to 40)")
     p.add_argument("--log-bins", action="store_true", help="bins of equal width in log complexity")
-    p.add_argument("--range", type=_range, default=None, metavar="LO:HI",
+    p.add_argument("--range", type=value_range, default=None, metavar="LO:HI",
                    help="complexity range of the bins (default: the overlap of the inputs' ranges)")
     p.add_argument("--failed", choices=["exclude", "as_error"], default="exclude",
                    help="failed trials: leave them out (default) or count them as error 1.0")
-    p.add_argument("--bootstrap", type=_positive_int, default=1000, metavar="N",
+    p.add_argument("--bootstrap", type=positive_int, default=1000, metavar="N",
                    help="bootstrap resamples for bands and intervals, and KS permutations (default 1000)")
     p.add_argument("--no-efit", action="store_true", help="skip fitting RegNet parameters to every model")
     p.add_argument("--seed", type=int, default=0, help="seed of every resampling (default 0)")
@@ -58,7 +59,7 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     src.add_argument("--config", metavar="FILE", help="a config file or named model (its stage widths)")
     src.add_argument("--study", metavar="NAME", help="a study name or a CSV/Parquet file from `nas export`")
     p.add_argument("--depths", type=_numbers, metavar="D1,D2,...", help="stage depths: --widths are stage widths")
-    p.add_argument("--top", type=_positive_int, default=10, metavar="K", help="with --study: the K best (default 10)")
+    p.add_argument("--top", type=positive_int, default=10, metavar="K", help="with --study: the K best (default 10)")
     p.add_argument("--storage", default=None, help="study storage URL")
     p.add_argument("--json", action="store_true", help="print JSON (one object for a single model)")
     p.set_defaults(func=cmd_fit_regnet)
@@ -180,16 +181,6 @@ def load_study(name: str, storage: str | None = None) -> pd.DataFrame:
 
 
 # --- argument types -----------------------------------------------------------------------------------
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
 def _numbers(text: str) -> list[float]:
     try:
         values = [float(x) for x in text.replace(" ", "").split(",") if x]
@@ -200,13 +191,3 @@ def _numbers(text: str) -> list[float]:
     return values
 
 
-def _range(text: str) -> tuple[float, float]:
-    scale = {"k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12}
-    try:
-        lo, hi = (float(t[:-1]) * scale[t[-1]] if t[-1:] in scale else float(t)
-                  for t in (x.strip().lower() for x in text.split(":")))
-    except (ValueError, IndexError):
-        raise argparse.ArgumentTypeError(f"{text!r}: give LO:HI, e.g. 360M:400M") from None
-    if not lo < hi:
-        raise argparse.ArgumentTypeError(f"{text!r}: LO must be below HI")
-    return lo, hi

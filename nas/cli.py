@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from analysis import add_analysis_parsers
+from nas.argtypes import band, positive_int, resolution, size
 from spaces.errors import SpacesError
 
 DESCRIPTION = """\
@@ -67,9 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "config without building the network. flops = multiply-adds of conv and linear "
                        "layers; acts = their output elements.")
     p.add_argument("model", metavar="NAME_OR_CONFIG_FILE")
-    p.add_argument("--resolution", type=_resolution, default=224, help="input size R or HxW (default 224)")
-    p.add_argument("--in-channels", type=_positive_int, default=None, help="input channels (default: config's)")
-    p.add_argument("--num-classes", type=_positive_int, default=None, help="classes (default: config's)")
+    p.add_argument("--resolution", type=resolution, default=224, help="input size R or HxW (default 224)")
+    p.add_argument("--in-channels", type=positive_int, default=None, help="input channels (default: config's)")
+    p.add_argument("--num-classes", type=positive_int, default=None, help="classes (default: config's)")
     p.add_argument("--stem", choices=["imagenet", "small"], default=None,
                    help="imagenet = 3x3 stride 2; small = 3x3 stride 1 for 28-32 px inputs (default: config's)")
     p.add_argument("--verify", action="store_true",
@@ -96,17 +97,17 @@ def build_parser() -> argparse.ArgumentParser:
                        "default storage results/nas.journal): running the same command again resumes it and "
                        "trains only the missing configs; several commands or --workers share it safely.")
     p.add_argument("--space", required=True, help="design space name (see `nas spaces`)")
-    p.add_argument("-n", type=_positive_int, default=500, help="number of configs (default 500)")
+    p.add_argument("-n", type=positive_int, default=500, help="number of configs (default 500)")
     p.add_argument("--seed", type=int, default=0, help="random seed: the same seed gives the same configs")
     _add_band_args(p)
-    p.add_argument("--max-candidates", type=_positive_int, default=None,
+    p.add_argument("--max-candidates", type=positive_int, default=None,
                    help="give up after this many candidates (default 20M)")
     p.add_argument("--dry-run", action="store_true", help="write the sampled configs without training")
     p.add_argument("--out", "-o", default=None, help="with --dry-run: write the JSONL to this file instead of stdout")
     p.add_argument("--json", action="store_true", help="print the run summary as JSON (on stderr with --dry-run, "
                    "else on stdout)")
     _add_study_args(p)
-    p.add_argument("--workers", type=_positive_int, default=1,
+    p.add_argument("--workers", type=positive_int, default=1,
                    help="training processes sharing the study (default 1); on CPU each gets its share of the cores")
     p.add_argument("--retry-failed", action="store_true",
                    help="train again the configs whose trials failed (diverged, oom, error)")
@@ -122,12 +123,12 @@ def build_parser() -> argparse.ArgumentParser:
                        "or raise -n). Prints the best trial, or the Pareto front for several objectives.")
     p.add_argument("--space", required=True, help="design space name (see `nas spaces`)")
     p.add_argument("--sampler", choices=["tpe", "nsga2", "random"], default="tpe", help="default tpe")
-    p.add_argument("-n", type=_positive_int, default=100, help="trained trials in the study (default 100)")
+    p.add_argument("-n", type=positive_int, default=100, help="trained trials in the study (default 100)")
     p.add_argument("--objectives", default="error", help="comma-separated, e.g. error,flops (default error); "
                    "valid: error, params, flops, acts (224 px), train_params, train_flops, train_acts, "
                    "latency_ms_b1, latency_ms_b64, train_seconds, images_per_second (maximized)")
     p.add_argument("--seed", type=int, default=0, help="sampler and training seed")
-    p.add_argument("--population-size", type=_positive_int, default=None,
+    p.add_argument("--population-size", type=positive_int, default=None,
                    help="NSGA-II population (default n/4, between 4 and 50)")
     _add_band_args(p)
     p.add_argument("--json", action="store_true", help="print the summary and the front as one JSON object")
@@ -150,10 +151,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_band_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--flops", type=_band, default=None, metavar="LO:HI",
+    p.add_argument("--flops", type=band, default=None, metavar="LO:HI",
                    help="flops band, e.g. 360M:400M, 1G:, or none (default: the space's, 360M:400M)")
-    p.add_argument("--params", type=_band, default=None, metavar="LO:HI", help="params band, e.g. :5M")
-    p.add_argument("--acts", type=_band, default=None, metavar="LO:HI", help="acts band")
+    p.add_argument("--params", type=band, default=None, metavar="LO:HI", help="params band, e.g. :5M")
+    p.add_argument("--acts", type=band, default=None, metavar="LO:HI", help="acts band")
 
 
 def _add_study_args(p: argparse.ArgumentParser) -> None:
@@ -166,7 +167,7 @@ def _add_study_args(p: argparse.ArgumentParser) -> None:
                    help="seconds between heartbeats of a training trial (default 10)")
     g.add_argument("--grace-period", type=float, default=None, metavar="S",
                    help="a running trial without a heartbeat for this long is retried (default 60)")
-    g.add_argument("--threads", type=_positive_int, default=None,
+    g.add_argument("--threads", type=positive_int, default=None,
                    help="torch threads per training process on CPU (default: the cores / the workers)")
 
 
@@ -233,14 +234,14 @@ def add_training_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--data-dir", default=None, help="folder holding the dataset files (else $NAS_DATA, the "
                    "user cache, /usr/share/datasets)")
     g.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1, ...")
-    g.add_argument("--epochs", type=_positive_int, default=d.epochs, help=f"default {d.epochs}")
-    g.add_argument("--batch-size", type=_positive_int, default=d.batch_size, help=f"default {d.batch_size}")
+    g.add_argument("--epochs", type=positive_int, default=d.epochs, help=f"default {d.epochs}")
+    g.add_argument("--batch-size", type=positive_int, default=d.batch_size, help=f"default {d.batch_size}")
     g.add_argument("--lr", type=float, default=d.lr, help=f"learning rate at batch 128, scaled linearly with the "
                    f"batch size (default {d.lr})")
     g.add_argument("--weight-decay", type=float, default=d.weight_decay, help=f"default {d.weight_decay}")
-    g.add_argument("--train-size", type=_size, default=d.train_size,
+    g.add_argument("--train-size", type=size, default=d.train_size,
                    help=f"training images, class-balanced (default {d.train_size}; 'all' for the whole split)")
-    g.add_argument("--test-size", type=_size, default=d.test_size,
+    g.add_argument("--test-size", type=size, default=d.test_size,
                    help=f"test images (default {d.test_size}; 'all' for the whole split)")
     g.add_argument("--no-augment", action="store_true", help="no random crop / flip")
 
@@ -487,59 +488,6 @@ def _default_storage() -> str:
     from nas.storage import default_storage
 
     return default_storage()
-
-
-# --- argument types ---------------------------------------------------------------------------------
-_SUFFIX = {"k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12}
-
-
-def _number(text: str) -> float:
-    t = text.strip().lower()
-    scale = _SUFFIX.get(t[-1:], 1.0)
-    if t[-1:] in _SUFFIX:
-        t = t[:-1]
-    return float(t) * scale
-
-
-def _band(text: str) -> tuple[float | None, float | None] | None:
-    if text.strip().lower() in ("none", "off", ""):
-        return None, None
-    if ":" not in text:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a band: write LO:HI, LO: or :HI "
-                                         "(suffixes K, M, G), or none")
-    lo, hi = text.split(":", 1)
-    try:
-        low, high = (_number(lo) if lo.strip() else None), (_number(hi) if hi.strip() else None)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: bounds must be numbers like 360M or 4e8") from None
-    if low is not None and high is not None and low > high:
-        raise argparse.ArgumentTypeError(f"{text!r}: the low bound is above the high bound")
-    return low, high
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _size(text: str) -> int | None:
-    return None if text.strip().lower() in ("all", "none") else _positive_int(text)
-
-
-def _resolution(text: str) -> int | tuple[int, int]:
-    parts = text.lower().split("x")
-    try:
-        values = [int(p) for p in parts]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: give R or HxW, e.g. 224 or 32x32") from None
-    if len(values) > 2 or min(values) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: give positive R or HxW, e.g. 224 or 32x32")
-    return values[0] if len(values) == 1 else (values[0], values[1])
 
 
 class _NoBar:

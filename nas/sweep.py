@@ -674,6 +674,25 @@ def _best(trials: Iterable[FrozenTrial]) -> tuple[float | None, int | None]:
 
 
 # --- sweeps -----------------------------------------------------------------------------------------
+def _prepare(space: DesignSpace, schedule: Schedule | None, bands: Sequence[Band] | None, device: str,
+             storage: str | None, dataset: str, data_dir: str | None, heartbeat_interval: float,
+             grace_period: float) -> tuple[Schedule, list[Band], BaseStorage, Dataset]:
+    """Checks and set-up shared by sweeps and searches: fail on bad arguments before anything is stored."""
+    from nas.data import load_dataset
+    from nas.trainer import Schedule, resolve_device
+    from spaces.sampling import default_bands
+
+    if heartbeat_interval <= 0 or grace_period <= heartbeat_interval:
+        raise SweepError(f"the grace period ({grace_period:g} s) must exceed the heartbeat interval "
+                         f"({heartbeat_interval:g} s)")
+    try:
+        resolve_device(device)
+    except (ValueError, RuntimeError) as e:
+        raise SweepError(str(e)) from None
+    bands = default_bands(space) if bands is None else list(bands)
+    return schedule or Schedule(), bands, open_storage(storage), load_dataset(dataset, data_dir)
+
+
 def run_sweep(space: str | DesignSpace, n: int, *, seed: int = 0, bands: Sequence[Band] | None = None,
               dataset: str = "fashion-mnist", data_dir: str | None = None, schedule: Schedule | None = None,
               study: str | None = None, storage: str | None = None, workers: int = 1, device: str = "auto",
@@ -688,26 +707,15 @@ def run_sweep(space: str | DesignSpace, n: int, *, seed: int = 0, bands: Sequenc
     nas.trainer.train (same signature; with workers > 1 it must be picklable). Ctrl-C raises
     KeyboardInterrupt after marking the running trial FAIL ("interrupted") and re-enqueueing it.
     """
-    from nas.data import load_dataset
-    from nas.trainer import Schedule, resolve_device
     from spaces import sample
-    from spaces.sampling import DEFAULT_MAX_CANDIDATES, default_bands
+    from spaces.sampling import DEFAULT_MAX_CANDIDATES
 
     start = time.perf_counter()
     space = get_space(space) if isinstance(space, str) else space
     if workers < 1:
         raise SweepError(f"workers must be at least 1, got {workers}")
-    if heartbeat_interval <= 0 or grace_period <= heartbeat_interval:
-        raise SweepError(f"the grace period ({grace_period:g} s) must exceed the heartbeat interval "
-                         f"({heartbeat_interval:g} s)")
-    schedule = schedule or Schedule()
-    bands = default_bands(space) if bands is None else list(bands)
-    try:
-        resolve_device(device)
-    except (ValueError, RuntimeError) as e:
-        raise SweepError(str(e)) from None
-    store = open_storage(storage)
-    data = load_dataset(dataset, data_dir)
+    schedule, bands, store, data = _prepare(space, schedule, bands, device, storage, dataset, data_dir,
+                                            heartbeat_interval, grace_period)
     records = sample(space, n, seed=seed, bands=bands, max_candidates=max_candidates or DEFAULT_MAX_CANDIDATES).records
     name = study or default_study_name(space.name, seed)
     spec = {"kind": "sample", "space": space.name, "seed": seed, "n": n, "bands": _bands_json(bands),
@@ -913,9 +921,7 @@ def run_search(space: str | DesignSpace, n: int, *, sampler: str = "tpe", object
     objectives (e.g. error, flops) make a multi-objective study; the summary's `pareto` lists the best
     trials (the Pareto front). Re-running continues the study up to `n`.
     """
-    from nas.data import load_dataset
-    from nas.trainer import Schedule, default_threads, resolve_device, train
-    from spaces.sampling import default_bands
+    from nas.trainer import default_threads, train
 
     start = time.perf_counter()
     space = get_space(space) if isinstance(space, str) else space
@@ -927,17 +933,8 @@ def run_search(space: str | DesignSpace, n: int, *, sampler: str = "tpe", object
     objectives = parse_objectives(objectives)
     if n < 1:
         raise SweepError(f"n must be at least 1, got {n}")
-    if heartbeat_interval <= 0 or grace_period <= heartbeat_interval:
-        raise SweepError(f"the grace period ({grace_period:g} s) must exceed the heartbeat interval "
-                         f"({heartbeat_interval:g} s)")
-    schedule = schedule or Schedule()
-    bands = default_bands(space) if bands is None else list(bands)
-    try:
-        resolve_device(device)
-    except (ValueError, RuntimeError) as e:
-        raise SweepError(str(e)) from None
-    store = open_storage(storage)
-    data = load_dataset(dataset, data_dir)
+    schedule, bands, store, data = _prepare(space, schedule, bands, device, storage, dataset, data_dir,
+                                            heartbeat_interval, grace_period)
     population_size = population_size or min(50, max(4, n // 4))
     name = study or default_search_name(space.name, sampler, objectives, seed)
     spec: dict[str, Any] = {"kind": "search", "space": space.name, "sampler": sampler, "objectives": objectives,
