@@ -35,6 +35,7 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=Schedule.lr)
     parser.add_argument("--longer", type=int, default=4)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
     parser.add_argument("--csv", default=None)
     args = parser.parse_args()
 
@@ -49,7 +50,8 @@ def main() -> None:
         for name, schedule, seed in (("base_s0", base, 0), ("base_s1", base, 1), ("long_s0", long, 0)):
             start = time.perf_counter()
             try:
-                result = train(cfg, dataset, schedule, seed=seed, device=args.device, measure_latency=False)
+                result = train(cfg, dataset, schedule, seed=seed, device=args.device,
+                               threads=args.threads, measure_latency=False)
                 row[name] = result.error
             except TrainingFailed as e:
                 row[name] = 1.0
@@ -60,6 +62,10 @@ def main() -> None:
             pd.DataFrame(rows).to_csv(args.csv, index=False)
         print(f"[{i + 1}/{args.n}] errors base {row['base_s0']:.3f} / seed1 {row['base_s1']:.3f} / "
               f"{args.longer}x {row['long_s0']:.3f}  ({row['base_s0_seconds']:.1f} s base)", flush=True)
+        if len(rows) >= 8 and len(rows) % 4 == 0:  # running figures, to stop a hopeless schedule early
+            part = pd.DataFrame(rows)
+            print(f"  so far: Spearman vs {args.longer}x {spearmanr(part['base_s0'], part['long_s0']).statistic:.3f}, "
+                  f"seeds {spearmanr(part['base_s0'], part['base_s1']).statistic:.3f}", flush=True)
     df = pd.DataFrame(rows)
     rho_long = spearmanr(df["base_s0"], df["long_s0"]).statistic
     rho_seed = spearmanr(df["base_s0"], df["base_s1"]).statistic

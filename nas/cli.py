@@ -68,11 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
                        "config without building the network. flops = multiply-adds of conv and linear "
                        "layers; acts = their output elements.")
     p.add_argument("model", metavar="NAME_OR_CONFIG_FILE")
-    p.add_argument("--resolution", type=resolution, default=224, help="input size R or HxW (default 224)")
+    p.add_argument("--resolution", type=resolution, default=None,
+                   help="input size R or HxW (default: the model's native resolution, 224 for AnyNet/RegNet)")
     p.add_argument("--in-channels", type=positive_int, default=None, help="input channels (default: config's)")
     p.add_argument("--num-classes", type=positive_int, default=None, help="classes (default: config's)")
     p.add_argument("--stem", choices=["imagenet", "small"], default=None,
-                   help="imagenet = 3x3 stride 2; small = 3x3 stride 1 for 28-32 px inputs (default: config's)")
+                   help="imagenet: the family's ImageNet stem; small: its 28-32 px stem (default: config's)")
     p.add_argument("--verify", action="store_true",
                    help="also build the model and count it with fvcore and forward hooks; exit 1 on a mismatch")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -192,11 +193,14 @@ def cmd_complexity(args: argparse.Namespace) -> int:
     from spaces import complexity, get_config
 
     cfg = get_config(args.model)
-    overrides = {"in_channels": args.in_channels, "num_classes": args.num_classes, "stem": args.stem}
+    if args.stem is not None:  # the family's ImageNet stem, or its reduced one for 28-32 px inputs
+        cfg = cfg.for_input(cfg.in_channels, cfg.num_classes, small=args.stem == "small")
+    overrides = {"in_channels": args.in_channels, "num_classes": args.num_classes}
     cfg = cfg.replace(**{k: v for k, v in overrides.items() if v is not None})
     cx = complexity(cfg, args.resolution)
     out: dict[str, Any] = {"model": args.model, **cx.to_dict(), "in_channels": cfg.in_channels,
-                           "num_classes": cfg.num_classes, "stem": cfg.stem, "config": cfg.to_dict()}
+                           "num_classes": cfg.num_classes, "stem": getattr(cfg, "stem", args.stem),
+                           "config": cfg.to_dict()}
     mismatch = False
     if args.verify:
         from spaces import create_model
@@ -209,9 +213,9 @@ def cmd_complexity(args: argparse.Namespace) -> int:
         print(json.dumps(out))
         return 1 if mismatch else 0
     h, w = (cx.resolution, cx.resolution) if isinstance(cx.resolution, int) else cx.resolution
-    print(f"{args.model}: {cfg.block_name} blocks, stages (depth, width) "
-          + ", ".join(f"({s.depth}, {s.width})" for s in cfg.stages))
-    print(f"  input {out['in_channels']}x{h}x{w}, {out['num_classes']} classes, {out['stem']} stem")
+    print(f"{args.model}: {cfg.describe()}")
+    stem = f", {out['stem']} stem" if out["stem"] else ""
+    print(f"  input {out['in_channels']}x{h}x{w}, {out['num_classes']} classes{stem}")
     print(f"  params {cx.params:>14,}  ({cx.params / 1e6:.2f} M)")
     print(f"  flops  {cx.flops:>14,}  ({cx.flops / 1e9:.3f} GF, multiply-adds)")
     print(f"  acts   {cx.acts:>14,}  ({cx.acts / 1e6:.2f} M)")

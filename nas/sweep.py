@@ -833,6 +833,11 @@ def suggest_config(trial: optuna.Trial, space: DesignSpace) -> AnyNetConfig:
     from spaces.config import make_anynet
     from spaces.regnet import RegNetParams
 
+    if hasattr(space, "suggest"):  # spaces of other families define their own define-by-run parameters
+        try:
+            return space.suggest(trial)
+        except ConfigError as e:
+            raise _Rejected("invalid", str(e), violation=1.0) from None
     if isinstance(space, AnyNetSpace):
         s = space.num_stages
         depths = _suggest_stagewise(trial, "depth", space.depth, s, space.increasing_depths)
@@ -861,12 +866,15 @@ def _search_record(space: DesignSpace, cfg: AnyNetConfig) -> dict[str, Any]:
     from spaces import reference_complexity
 
     cx = reference_complexity(cfg)
-    return {"space": space.name, "params": cx.params, "flops": cx.flops, "acts": cx.acts, "resolution": 224,
-            **cfg.to_dict()}
+    return {"space": space.name, "params": cx.params, "flops": cx.flops, "acts": cx.acts,
+            "resolution": cx.resolution, **cfg.to_dict()}
 
 
 def _config_key(record: dict[str, Any]) -> str:
-    body = {k: record.get(k) for k in ("block", "se_ratio", "stem_width", "stages")}
+    if "kind" in record:  # families other than AnyNet: every field of the config
+        body = {k: v for k, v in record.items() if k not in ("space", "params", "flops", "acts", "resolution")}
+    else:
+        body = {k: record.get(k) for k in ("block", "se_ratio", "stem_width", "stages")}
     return hashlib.sha1(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -925,7 +933,7 @@ def run_search(space: str | DesignSpace, n: int, *, sampler: str = "tpe", object
 
     start = time.perf_counter()
     space = get_space(space) if isinstance(space, str) else space
-    if not isinstance(space, AnyNetSpace | RegNetSpace):
+    if not isinstance(space, AnyNetSpace | RegNetSpace) and not hasattr(space, "suggest"):
         raise SweepError(f"`nas search` supports AnyNet and RegNet spaces; {space.name!r} is a "
                          f"{type(space).__name__}")
     if sampler not in SAMPLERS:
@@ -1088,7 +1096,11 @@ def export_study(study_name: str, storage: str | None = None) -> pd.DataFrame:
     is_sample = attrs.get("kind") == "sample"
     columns = ["trial"] + (["index"] if is_sample else []) + ["state", "error", "params", "flops", "acts",
                                                                "train_params", "train_flops", "train_acts"]
-    columns += [f"{f}_{i}" for f in STAGE_FIELDS for i in range(1, num_stages + 1)]
+    stage_fields = list(STAGE_FIELDS)  # AnyNet's, then any other family's stage fields in order of appearance
+    for r in records:
+        for stage in r.get("stages") or []:
+            stage_fields += [k for k in stage if k not in stage_fields]
+    columns += [f"{f}_{i}" for f in stage_fields for i in range(1, num_stages + 1)]
     columns += ["block", "se_ratio", "stem_width"] + (["d", "w0", "wa", "wm"] if regnet else [])
     columns += [*METRIC_COLUMNS, "fail_reason", "fail_message", "space", "seed", "dataset"]
     columns += ([] if is_sample else ["sampler"]) + ["datetime_start", "datetime_complete"]
@@ -1102,7 +1114,7 @@ def export_study(study_name: str, storage: str | None = None) -> pd.DataFrame:
         for key in ("train_params", "train_flops", "train_acts", *METRIC_COLUMNS):
             row[key] = ua.get(key)
         stages = rec.get("stages") or []
-        for f in STAGE_FIELDS:
+        for f in stage_fields:
             for i in range(num_stages):
                 row[f"{f}_{i + 1}"] = stages[i].get(f) if i < len(stages) else None
         for key in ("block", "se_ratio", "stem_width"):

@@ -20,8 +20,7 @@ from torch import nn
 
 from nas.data import Dataset
 from nas.schedule import Schedule
-from spaces import AnyNetConfig, complexity
-from spaces.anynet import AnyNet
+from spaces import NetworkConfig, build_model, complexity
 
 
 class TrainingFailed(RuntimeError):
@@ -63,7 +62,7 @@ def resolve_device(device: str = "auto") -> torch.device:
     return dev
 
 
-def adapt_config(config: AnyNetConfig, dataset: Dataset) -> AnyNetConfig:
+def adapt_config(config: NetworkConfig, dataset: Dataset) -> NetworkConfig:
     """The same body for the dataset's channels and classes; the small-image stem below 64 px."""
     return config.for_input(dataset.in_channels, dataset.num_classes, small=dataset.resolution < 64)
 
@@ -108,7 +107,7 @@ class DeviceData:
         return x
 
 
-def train(config: AnyNetConfig, dataset: Dataset, schedule: Schedule | None = None, seed: int = 0,
+def train(config: NetworkConfig, dataset: Dataset, schedule: Schedule | None = None, seed: int = 0,
           device: str = "auto", threads: int | None = None, measure_latency: bool = True) -> TrainResult:
     """Train `config` (adapted to the dataset) with the proxy schedule and evaluate it.
 
@@ -124,7 +123,7 @@ def train(config: AnyNetConfig, dataset: Dataset, schedule: Schedule | None = No
     torch.manual_seed(seed)
     gen = torch.Generator(device=dev).manual_seed(seed)
     # Residual branches start at zero (zero-init of their last BN): stable at the paper's lr, no warm-up.
-    model = AnyNet(cfg, zero_init_final_gamma=True).to(dev)
+    model = build_model(cfg, zero_init_final_gamma=True).to(dev)
     memory_format = torch.channels_last if schedule.channels_last else torch.contiguous_format
     model = model.to(memory_format=memory_format)
     bf16 = schedule.bf16 if schedule.bf16 is not None else dev.type == "cuda"
@@ -230,7 +229,7 @@ def evaluate(model: nn.Module, data: DeviceData, bf16: bool, memory_format: torc
 
 
 @torch.no_grad()
-def measure_latencies(model: nn.Module, cfg: AnyNetConfig, resolution: int, dev: torch.device,
+def measure_latencies(model: nn.Module, cfg: NetworkConfig, resolution: int, dev: torch.device,
                       memory_format: torch.memory_format, repeats: int = 5) -> tuple[float, float]:
     """Median inference latency in ms at batch 1 and batch 64 (float32, eval mode)."""
     model.eval()

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from spaces.complexity import Complexity, complexity, reference_complexity
 from spaces.config import AnyNetConfig, StageConfig, make_anynet
 from spaces.errors import ConfigError, SamplingError, SpacesError, UnknownNameError
+from spaces.netconfig import NetworkConfig, build_model
 from spaces.registry import (
     MODELS,
     SPACES,
@@ -34,20 +35,18 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MODELS", "SPACES", "AnyNetConfig", "AnyNetSpace", "Band", "Complexity", "ConfigError", "DesignSpace",
-    "RegNetParams", "RegNetSpace", "SampleResult", "SamplingError", "SpacesError", "StageConfig",
-    "UnknownNameError", "complexity", "create_model", "get_config", "get_space", "load_config",
+    "NetworkConfig", "RegNetParams", "RegNetSpace", "SampleResult", "SamplingError", "SpacesError", "StageConfig",
+    "UnknownNameError", "build_model", "complexity", "create_model", "get_config", "get_space", "load_config",
     "make_anynet", "reference_complexity", "register_model", "register_space", "sample",
 ]
 
 
-def create_model(name_or_config: str | AnyNetConfig | dict, **overrides: Any) -> nn.Module:
+def create_model(name_or_config: str | NetworkConfig | dict, **overrides: Any) -> nn.Module:
     """Build the network of a named model, a config file, a dict or a config.
 
-    `overrides` replace config fields, e.g. in_channels=1, num_classes=10, stem="small".
+    `overrides` replace config fields, e.g. in_channels=1, num_classes=10 (AnyNet: stem="small").
     """
-    from spaces.anynet import AnyNet
-
-    cfg = name_or_config if isinstance(name_or_config, AnyNetConfig) else get_config(name_or_config)
+    cfg = name_or_config if isinstance(name_or_config, NetworkConfig) else get_config(name_or_config)
     if overrides:
         cfg = cfg.replace(**overrides)
-    return AnyNet(cfg)
+    return build_model(cfg)

@@ -19,6 +19,7 @@ import numpy as np
 
 from spaces.config import AnyNetConfig
 from spaces.errors import ConfigError
+from spaces.netconfig import NetworkConfig
 
 Resolution = int | tuple[int, int]
 REFERENCE_RESOLUTION = 224
@@ -146,10 +147,29 @@ def network_cost(block, se_ratio, stem, stem_width, in_channels, num_classes, re
     return stem_cost + body + linear(w_last, num_classes)
 
 
-def complexity(cfg: AnyNetConfig, resolution: Resolution = REFERENCE_RESOLUTION,
-               in_channels: int | None = None, num_classes: int | None = None,
-               stem: str | None = None) -> Complexity:
-    """params, flops and acts of `cfg` at `resolution` (an int or (h, w)); overrides are optional."""
+def complexity(cfg: NetworkConfig, resolution: Resolution | None = None, in_channels: int | None = None,
+               num_classes: int | None = None, stem: str | None = None) -> Complexity:
+    """params, flops and acts of any network config at `resolution` (an int or (h, w); default: the
+    config's native resolution, 224 for AnyNet); channel/class overrides are optional, and `stem`
+    ("imagenet" or "small") swaps in the family's ImageNet or small-image stem."""
+    resolution = cfg.native_resolution if resolution is None else resolution
+    _check_resolution(resolution)
+    if isinstance(cfg, AnyNetConfig):
+        return anynet_complexity(cfg, resolution, in_channels, num_classes, stem)
+    if in_channels or num_classes or stem:
+        small = (stem == "small") if stem else False
+        if stem and stem not in ("small", "imagenet"):
+            raise ConfigError(f"unknown stem {stem!r}; valid: imagenet, small")
+        if stem is None:
+            cfg = cfg.replace(**{k: v for k, v in (("in_channels", in_channels), ("num_classes", num_classes)) if v})
+        else:
+            cfg = cfg.for_input(in_channels or cfg.in_channels, num_classes or cfg.num_classes, small)
+    return cfg.analytic(resolution)
+
+
+def anynet_complexity(cfg: AnyNetConfig, resolution: Resolution = REFERENCE_RESOLUTION,
+                      in_channels: int | None = None, num_classes: int | None = None,
+                      stem: str | None = None) -> Complexity:
     _check_resolution(resolution)
     stages = cfg.stages
     arrays = [np.array([[getattr(s, f) for s in stages]], dtype=np.int64)
@@ -160,9 +180,13 @@ def complexity(cfg: AnyNetConfig, resolution: Resolution = REFERENCE_RESOLUTION,
     return Complexity(*(int(np.asarray(x).reshape(-1)[0]) for x in cost), resolution=resolution)
 
 
-def reference_complexity(cfg: AnyNetConfig) -> Complexity:
-    """The paper's setting: 224x224 RGB, ImageNet stem, 1000 classes."""
-    return complexity(cfg, REFERENCE_RESOLUTION, in_channels=3, num_classes=1000, stem="imagenet")
+def reference_complexity(cfg: NetworkConfig) -> Complexity:
+    """The paper's setting: 224x224 RGB, ImageNet stem, 1000 classes (other families: their native
+    resolution, e.g. 299 for Inception, 240 for EfficientNet-B1)."""
+    if isinstance(cfg, AnyNetConfig):
+        return anynet_complexity(cfg, REFERENCE_RESOLUTION, in_channels=3, num_classes=1000, stem="imagenet")
+    cfg = cfg.for_input(3, 1000, small=False)
+    return cfg.analytic(cfg.native_resolution)
 
 
 def _check_resolution(resolution: Resolution) -> None:

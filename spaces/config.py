@@ -11,9 +11,14 @@ import dataclasses
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from spaces.errors import ConfigError
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from spaces.complexity import Complexity, Resolution
 
 BLOCKS = {
     "V": "vanilla block: 3x3 conv, BN, ReLU, 3x3 conv, BN, ReLU (no residual)",
@@ -25,7 +30,7 @@ STEMS = {
     "small": "3x3 conv stride 1 + BN + ReLU (28-32 px inputs)",
 }
 # Keys of a sampled record that describe it rather than the network; accepted and ignored on input.
-RECORD_KEYS = frozenset({"space", "params", "flops", "acts", "resolution", "regnet", "name", "index"})
+RECORD_KEYS = frozenset({"space", "params", "flops", "acts", "resolution", "regnet", "name", "index", "kind"})
 
 
 @dataclass(frozen=True)
@@ -63,10 +68,30 @@ class AnyNetConfig:
     in_channels: int = 3
     num_classes: int = 1000
     extra: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)
+    kind: ClassVar[str] = "anynet"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "stages", tuple(self.stages))
         _validate(self)
+
+    # --- the NetworkConfig protocol (spaces.netconfig) -------------------------------------------
+    @property
+    def native_resolution(self) -> int:
+        return 224 if self.stem == "imagenet" else 32
+
+    def analytic(self, resolution: Resolution) -> Complexity:
+        from spaces.complexity import anynet_complexity
+
+        return anynet_complexity(self, resolution)
+
+    def build(self, zero_init_final_gamma: bool = False) -> nn.Module:
+        from spaces.anynet import AnyNet
+
+        return AnyNet(self, zero_init_final_gamma=zero_init_final_gamma)
+
+    def describe(self) -> str:
+        return (f"{self.block_name} blocks, stages (depth, width) "
+                + ", ".join(f"({s.depth}, {s.width})" for s in self.stages))
 
     # --- derived views -------------------------------------------------------------------------
     @property

@@ -10,6 +10,7 @@ from typing import Any
 
 from spaces.config import AnyNetConfig
 from spaces.errors import ConfigError, UnknownNameError
+from spaces.netconfig import CONFIG_KINDS, NetworkConfig, config_kind, register_kind
 from spaces.regnet import PUBLISHED, RegNetParams
 from spaces.space import AnyNetSpace, DesignSpace, RegNetSpace
 
@@ -42,7 +43,7 @@ def _builtin_spaces() -> dict[str, DesignSpace]:
 
 
 SPACES: dict[str, DesignSpace] = _builtin_spaces()
-MODELS: dict[str, Callable[[], AnyNetConfig]] = {
+MODELS: dict[str, Callable[[], NetworkConfig]] = {
     name: (lambda p=params: p.to_anynet()) for name, params in PUBLISHED.items()
 }
 
@@ -52,7 +53,7 @@ def register_space(space: DesignSpace) -> None:
     SPACES[space.name] = space
 
 
-def register_model(name: str, factory: Callable[[], AnyNetConfig]) -> None:
+def register_model(name: str, factory: Callable[[], NetworkConfig]) -> None:
     MODELS[name] = factory
 
 
@@ -62,7 +63,7 @@ def get_space(name: str) -> DesignSpace:
     return SPACES[name]
 
 
-def get_config(name_or_path: str | Path | Mapping[str, Any]) -> AnyNetConfig:
+def get_config(name_or_path: str | Path | Mapping[str, Any]) -> NetworkConfig:
     """A named model, a config file (JSON or YAML), or a dict: the config it describes."""
     if isinstance(name_or_path, Mapping):
         return config_from_dict(name_or_path)
@@ -75,7 +76,7 @@ def get_config(name_or_path: str | Path | Mapping[str, Any]) -> AnyNetConfig:
     raise UnknownNameError(_unknown("model", key, MODELS, extra="or give a config file (.json/.yaml)"))
 
 
-def load_config(path: str | Path) -> AnyNetConfig:
+def load_config(path: str | Path) -> NetworkConfig:
     """Read a config file: JSON, YAML, or the first line of a `nas sample --dry-run` JSONL file."""
     path = Path(path)
     if not path.exists():
@@ -103,11 +104,20 @@ def load_config(path: str | Path) -> AnyNetConfig:
         raise ConfigError(f"{path}: {e}") from None
 
 
-def config_from_dict(data: Mapping[str, Any]) -> AnyNetConfig:
-    """An AnyNet dict (with "stages"), or RegNet parameters ({"d"|"depth", "w0", "wa", "wm", ...})."""
-    if isinstance(data, Mapping) and "stages" not in data and {"w0", "wa", "wm"} <= set(data):
+def config_from_dict(data: Mapping[str, Any]) -> NetworkConfig:
+    """A config dict of any kind ("kind" names it; none means AnyNet: a dict with "stages", or RegNet
+    parameters {"d"|"depth", "w0", "wa", "wm", ...})."""
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"a config must be a JSON object, got {type(data).__name__}")
+    kind = config_kind(data)
+    if kind != "anynet":
+        return CONFIG_KINDS[kind](data)
+    if "stages" not in data and {"w0", "wa", "wm"} <= set(data):
         return regnet_from_dict(data)
     return AnyNetConfig.from_dict(data)
+
+
+register_kind("anynet", AnyNetConfig.from_dict)
 
 
 def regnet_from_dict(data: Mapping[str, Any]) -> AnyNetConfig:
@@ -132,3 +142,6 @@ def _unknown(what: str, name: str, table: Mapping[str, Any], extra: str = "") ->
     close = difflib.get_close_matches(name.lower(), list(table), n=3)
     hint = f" Did you mean {', '.join(close)}?" if close else ""
     return (f"unknown {what} {name!r}.{hint} Valid: {', '.join(table)}" + (f" {extra}" if extra else ""))
+
+
+import spaces.zoo  # noqa: E402,F401  (registers the zoo's families: kinds, models, references, spaces)

@@ -92,8 +92,9 @@ def sample(space: DesignSpace, n: int, seed: int = 0, bands: list[Band] | None =
     while len(records) < n:
         if tried >= max_candidates:
             raise SamplingError(_infeasible(space, n, len(records), tried, bands, lo_seen, hi_seen))
-        tried += BATCH
-        batch = space.draw(rng, BATCH)
+        size = getattr(space, "batch", BATCH)  # family spaces count each candidate's graph: smaller batches
+        tried += size
+        batch = space.draw(rng, size)
         if not len(batch):
             continue
         cost = dict(zip(METRICS, batch.cost(), strict=True))
@@ -121,7 +122,8 @@ def sample(space: DesignSpace, n: int, seed: int = 0, bands: list[Band] | None =
 
 def _record(space: DesignSpace, kept: Candidates, j: int, cost: dict[str, int], index: int) -> dict:
     cfg = kept.config(j)
-    out: dict[str, Any] = {"index": index, "space": space.name, **cost, "resolution": REFERENCE_RESOLUTION}
+    resolution = getattr(space, "reference_resolution", REFERENCE_RESOLUTION)
+    out: dict[str, Any] = {"index": index, "space": space.name, **cost, "resolution": resolution}
     out.update(cfg.to_dict())
     return out
 

@@ -81,6 +81,7 @@ class DesignSpace:
     description: str
     paper_size: float | None
     default_flops_band: ClassVar[tuple[float, float] | None] = (360e6, 400e6)
+    reference_resolution: ClassVar[int] = REFERENCE_RESOLUTION  # where bands and records count complexity
 
     @property
     def dims(self) -> int:

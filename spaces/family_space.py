@@ -1,0 +1,129 @@
+"""Design spaces over a model family's free parameters (the zoo's families, MBConv variants, ...).
+
+A `FamilySpace` samples each named parameter of a base config from a discrete distribution (or a
+per-field function of the rng for structured values), builds the configs and counts them exactly with
+the config's own analytic complexity. It plugs into `spaces.sample` like the AnyNet spaces: the sampler
+draws `batch` candidates at a time, rejects by complexity band and drops duplicates.
+
+    FamilySpace("resnext", "ResNeXt around the paper's settings", base=get_config("resnext50_32x4d"),
+                params={"cardinality": choice((8, 16, 32, 64)), "base_width": choice((2, 4, 8))})
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from spaces.complexity import REFERENCE_RESOLUTION, Cost, Resolution
+from spaces.distributions import Discrete
+from spaces.errors import ConfigError
+from spaces.netconfig import NetworkConfig
+from spaces.space import DesignSpace
+
+
+@dataclass
+class ConfigBatch:
+    """Sampled configs with the Candidates interface `spaces.sample` uses."""
+
+    configs: list[NetworkConfig]
+    resolution: int
+    extra: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.configs)
+
+    def cost(self, resolution: Resolution | None = None, in_channels: int = 3, num_classes: int = 1000,
+             stem: str = "imagenet") -> Cost:
+        res = self.resolution if resolution is None else resolution
+        memo: dict[tuple, tuple[int, int, int]] = {}
+        rows = []
+        for cfg in self.configs:
+            key = cfg.key()
+            if key not in memo:
+                c = cfg.for_input(in_channels, num_classes, small=stem == "small").analytic(res)
+                memo[key] = (c.params, c.flops, c.acts)
+            rows.append(memo[key])
+        arr = np.asarray(rows, dtype=np.int64).reshape(-1, 3)
+        return Cost(arr[:, 0], arr[:, 1], arr[:, 2])
+
+    def select(self, mask: np.ndarray) -> ConfigBatch:
+        idx = np.flatnonzero(mask) if np.asarray(mask).dtype == bool else np.asarray(mask)
+        return ConfigBatch([self.configs[i] for i in idx], self.resolution)
+
+    def keys(self) -> list[Any]:
+        return [cfg.key() for cfg in self.configs]
+
+    def config(self, i: int) -> NetworkConfig:
+        return self.configs[i]
+
+
+@dataclass(frozen=True)
+class FamilySpace(DesignSpace):
+    """Independent discrete choices for named fields of `base` (a frozen config dataclass).
+
+    `params` maps a field to a Discrete distribution; `derived` maps a field to a function of the drawn
+    values (e.g. widths that follow a sampled multiplier). Invalid combinations (ConfigError) are
+    dropped, like the AnyNet compatibility step drops nothing but adjusts.
+    """
+
+    name: str
+    description: str
+    base: NetworkConfig
+    params: Mapping[str, Discrete]
+    derived: Mapping[str, Callable[[dict[str, Any]], Any]] = field(default_factory=dict)
+    resolution: int | None = None  # where complexity is counted (default: the base's native resolution)
+    paper_size: float | None = None
+    batch: int = 256                # candidates per draw (each is counted on its own graph)
+    default_flops_band: ClassVar[tuple[float, float] | None] = None
+
+    def __post_init__(self) -> None:
+        names = {f.name for f in dataclasses.fields(self.base)}  # type: ignore[arg-type]
+        bad = (set(self.params) | set(self.derived)) - names
+        if bad:
+            raise ConfigError(f"space {self.name}: {type(self.base).__name__} has no field(s) {sorted(bad)}")
+
+    @property
+    def reference_resolution(self) -> int:  # type: ignore[override]
+        return self.resolution or self.base.native_resolution
+
+    @property
+    def dims(self) -> int:
+        return len(self.params)
+
+    def size(self) -> int:
+        return math.prod(d.size for d in self.params.values())
+
+    def parameters(self) -> dict[str, str]:
+        out = {k: d.describe() for k, d in self.params.items()}
+        out.update({k: "derived from the sampled values" for k in self.derived})
+        return out
+
+    def draw(self, rng: np.random.Generator, n: int) -> ConfigBatch:
+        columns = {k: d.sample(rng, n) for k, d in self.params.items()}
+        configs = []
+        for i in range(n):
+            values = {k: _plain(v[i]) for k, v in columns.items()}
+            values.update({k: f(values) for k, f in self.derived.items()})
+            try:
+                configs.append(self.base.replace(**values))
+            except ConfigError:
+                continue
+        return ConfigBatch(configs, self.reference_resolution)
+
+    def suggest(self, trial: Any) -> NetworkConfig:
+        """Define-by-run for `nas search`: one categorical suggestion per parameter."""
+        values = {k: trial.suggest_categorical(k, [_plain(v) for v in d.values]) for k, d in self.params.items()}
+        values.update({k: f(values) for k, f in self.derived.items()})
+        return self.base.replace(**values)
+
+
+def _plain(x: Any) -> Any:
+    return x.item() if isinstance(x, np.generic) else x
+
+
+__all__ = ["REFERENCE_RESOLUTION", "ConfigBatch", "FamilySpace"]
