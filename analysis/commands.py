@@ -46,6 +46,12 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", "-o", default="results/analysis", help="output folder (default results/analysis)")
     p.add_argument("--storage", default=None, help="study storage URL for study inputs")
     p.add_argument("--json", action="store_true", help="print summary.json's content")
+    p.add_argument("--mark", type=_names, default=[], metavar="NAME[,NAME...]",
+                   help="named models (e.g. resnet50,regnetx_400mf) drawn on the error-vs-complexity plots as "
+                   "labelled vertical lines at their params / flops / acts at the reference setting")
+    p.add_argument("--mark-results", default=None, metavar="FILE.jsonl",
+                   help="`nas train --json` outputs, one per line ('model', 'error'): those models are marked "
+                   "as labelled points at their error")
     p.set_defaults(func=cmd_analyze)
 
     p = subparsers.add_parser(
@@ -67,8 +73,9 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
 
 # --- handlers ----------------------------------------------------------------------------------------
 def cmd_analyze(args: argparse.Namespace) -> int:
-    from analysis.report import analyze
+    from analysis.report import analyze, model_marks
 
+    marks = model_marks(args.mark, load_mark_results(args.mark_results) if args.mark_results else None)
     frames = {}
     for text in args.inputs:
         label, frame = load_input(text, args.storage)
@@ -78,7 +85,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     try:
         summary = analyze(frames, args.out, normalize=args.normalize, bins=args.bins, value_range=args.range,
                           log_bins=args.log_bins, failed=args.failed, n_boot=args.bootstrap, n_perm=args.bootstrap,
-                          efit=not args.no_efit, seed=args.seed)
+                          efit=not args.no_efit, seed=args.seed, marks=marks)
     except AnalysisError as e:
         hint = " (--bins N, --range LO:HI, or --normalize none)" if "fewer bins" in str(e) else ""
         raise AnalysisError(f"{e}{hint}") from None
@@ -180,7 +187,32 @@ def load_study(name: str, storage: str | None = None) -> pd.DataFrame:
         raise AnalysisError(f"{name!r} is not a CSV/Parquet file, and as a study{where}: {why}") from None
 
 
+def load_mark_results(path: str | Path) -> dict[str, float]:
+    """model -> error from a JSONL file of `nas train --json` outputs (the last line of a model wins)."""
+    p = Path(path)
+    if not p.is_file():
+        raise AnalysisError(f"--mark-results: {p} is not a file")
+    errors: dict[str, float] = {}
+    for i, line in enumerate(p.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            errors[str(row["model"])] = float(row["error"])
+        except (ValueError, KeyError, TypeError) as e:
+            why = f"missing {e}" if isinstance(e, KeyError) else str(e)
+            raise AnalysisError(f"--mark-results: {p} line {i}: not a `nas train --json` output ({why})") from None
+    return errors
+
+
 # --- argument types -----------------------------------------------------------------------------------
+def _names(text: str) -> list[str]:
+    names = [x.strip() for x in text.split(",") if x.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"{text!r}: give comma-separated model names, e.g. resnet50,regnetx_400mf")
+    return names
+
+
 def _numbers(text: str) -> list[float]:
     try:
         values = [float(x) for x in text.replace(" ", "").split(",") if x]

@@ -16,6 +16,7 @@ from analysis.stats import BestRange, BootstrapEDF
 COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink", "tab:gray",
           "tab:olive", "tab:cyan")
 DISCRETE = 12  # at most this many distinct values: one trend point per value instead of bins
+MARK_COLUMNS = ("flops", "params", "acts")  # the complexity panels named models are marked on
 
 
 def _fmt(x: float) -> str:
@@ -91,8 +92,10 @@ def binned_trend(x: np.ndarray, y: np.ndarray, bins: int = 10) -> tuple[np.ndarr
 
 
 def plot_error_vs(frames: Mapping[str, pd.DataFrame], columns: Sequence[str], path: str | Path,
-                  ncols: int = 4) -> Path:
-    """Error against each column: a scatter per space plus its binned median trend line."""
+                  ncols: int = 4, marks: Sequence[Mapping] = ()) -> Path:
+    """Error against each column: a scatter per space plus its binned median trend line. On the complexity
+    columns (MARK_COLUMNS), each of `marks` ({"model", "params", "flops", "acts"[, "error"]}) is a labelled
+    vertical line, and a labelled star at its error when it has one."""
     fig, axes = _grid(len(columns), ncols)
     for ax, col in zip(axes, columns, strict=True):
         for color, (label, f) in zip(COLORS * 10, frames.items(), strict=False):
@@ -104,6 +107,9 @@ def plot_error_vs(frames: Mapping[str, pd.DataFrame], columns: Sequence[str], pa
             ax.plot(tx, ty, "-", color=color, linewidth=1.6)
         finite = np.concatenate([f[col].to_numpy(float) for f in frames.values() if col in f.columns])
         finite = finite[np.isfinite(finite)]
+        if col in MARK_COLUMNS and marks:
+            _draw_marks(ax, col, marks)
+            finite = np.concatenate([finite, [float(m[col]) for m in marks]])
         if len(finite) and finite.min() > 0 and finite.max() / finite.min() > 8:
             ax.set_xscale("log")
         ax.set(xlabel=col, ylabel="error")
@@ -112,6 +118,18 @@ def plot_error_vs(frames: Mapping[str, pd.DataFrame], columns: Sequence[str], pa
         axes[0].legend(fontsize=7, markerscale=3)
     fig.tight_layout()
     return _save(fig, path)
+
+
+def _draw_marks(ax, col: str, marks: Sequence[Mapping]) -> None:
+    for m in marks:
+        x = float(m[col])
+        ax.axvline(x, color="black", linestyle="--", linewidth=0.8, alpha=0.7)
+        ax.annotate(m["model"], (x, 1.0), xycoords=("data", "axes fraction"), rotation=90, fontsize=6,
+                    ha="right", va="top", xytext=(-1, -2), textcoords="offset points")
+        if m.get("error") is not None:
+            ax.plot([x], [float(m["error"])], "*", color="black", markersize=8)
+            ax.annotate(f"{m['model']} {float(m['error']):.3g}", (x, float(m["error"])), fontsize=6,
+                        xytext=(3, 3), textcoords="offset points")
 
 
 def plot_width_profiles(frames: Mapping[str, pd.DataFrame], path: str | Path, k: int = 5) -> Path:

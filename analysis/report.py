@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from itertools import combinations
 from pathlib import Path
 from typing import Any
@@ -42,14 +42,15 @@ def auto_bins(n_min: int) -> int:
 def analyze(frames: Mapping[str, pd.DataFrame], out_dir: str | Path, normalize: str = "flops",
             bins: int | None = None, value_range: tuple[float, float] | None = None, log_bins: bool = False,
             failed: str = "exclude", n_boot: int = 1000, n_perm: int = 1000, n_best: int = 10_000,
-            efit: bool = True, seed: int = 0) -> dict[str, Any]:
+            efit: bool = True, seed: int = 0, marks: Sequence[Mapping[str, Any]] | None = None) -> dict[str, Any]:
     """Compare spaces (label -> DataFrame with at least "error" and "flops") and write the report to out_dir.
 
     normalize: complexity column for the NDS-normalized EDFs ("none" skips them); bins default to
     auto_bins(smallest space in range); the range defaults to the overlap of the spaces' ranges.
     failed: "exclude" or "as_error" (error 1.0). n_boot / n_perm / n_best: bootstrap resamples for bands,
     permutations for KS p-values, repeats of the best-parameter bootstrap. efit adds each model's RegNet
-    e_fit (needs depth_i / width_i columns). Returns the summary also written to summary.json.
+    e_fit (needs depth_i / width_i columns). marks (see `model_marks`): named models drawn on the
+    error-vs-complexity plots. Returns the summary also written to summary.json.
     """
     if normalize not in NORMALIZE:
         raise AnalysisError(f"normalize must be one of {', '.join(NORMALIZE)}, got {normalize!r}")
@@ -80,11 +81,13 @@ def analyze(frames: Mapping[str, pd.DataFrame], out_dir: str | Path, normalize: 
     for k, (ms, best) in curves.items():
         spaces[k]["random_search"] = {"m": ms.tolist(), "expected_min_error": best.tolist()}
     files.append(plots.plot_random_search(curves, out / "random_search.png"))
-    files += _parameter_plots(data, out, spaces, n_best, seed)
+    marks = list(marks or [])
+    files += _parameter_plots(data, out, spaces, n_best, seed, marks)
 
     summary = {"spaces": spaces, "ks": ks, "normalize": normalize, "failed_policy": failed,
                "bins": _bins_dict(normed[0]) if normed else None,
                "settings": {"n_boot": n_boot, "n_perm": n_perm, "n_best": n_best, "seed": seed},
+               "marks": [dict(m) for m in marks],
                "files": [p.name for p in files] + ["summary.json", "report.md"]}
     summary = _jsonable(summary)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
@@ -161,14 +164,35 @@ def _varies(f: pd.DataFrame, c: str) -> bool:
     return len(np.unique(v[np.isfinite(v)])) >= 2
 
 
-def _parameter_plots(data, out: Path, spaces, n_best: int, seed: int) -> list[Path]:
+def model_marks(names: Sequence[str], errors: Mapping[str, float] | None = None) -> list[dict[str, Any]]:
+    """Named models to draw on the plots: params / flops / acts at the reference setting (the one a
+    study's params / flops / acts columns use: 224x224 RGB, 1000 classes, ImageNet stem; other families
+    their native resolution), and the error where `errors` (model -> error, `nas train --json`) has one.
+    Models in `errors` are marked too."""
+    from spaces import get_config, reference_complexity
+
+    out = []
+    for name in dict.fromkeys([*names, *(errors or {})]):
+        cx = reference_complexity(get_config(name))
+        mark = {"model": name, "params": cx.params, "flops": cx.flops, "acts": cx.acts, "resolution": cx.resolution}
+        if errors and name in errors:
+            mark["error"] = errors[name]
+        out.append(mark)
+    return out
+
+
+def _parameter_plots(data, out: Path, spaces, n_best: int, seed: int,
+                     marks: Sequence[Mapping[str, Any]] = ()) -> list[Path]:
     stage_cols, global_cols = parameter_columns(data)
+    if marks:  # the complexity panels the marks go on, even where a column does not vary
+        present = [c for c in plots.MARK_COLUMNS if any(c in f.columns for f in data.values())]
+        global_cols = [c for c in GLOBAL_PARAMS if c in global_cols or c in present]
     files = []
     if stage_cols:
         n_stages = len({c.rsplit("_", 1)[1] for c in stage_cols})
         files.append(plots.plot_error_vs(data, stage_cols, out / "error_vs_stage_params.png", ncols=n_stages))
     if global_cols:
-        files.append(plots.plot_error_vs(data, global_cols, out / "error_vs_params.png"))
+        files.append(plots.plot_error_vs(data, global_cols, out / "error_vs_params.png", marks=marks))
     ranges: dict[str, dict[str, BestRange]] = {}
     for k, f in data.items():
         ranges[k] = {c: best_parameter_bootstrap(f[c], f["error"], n_boot=n_best, seed=seed)
@@ -247,6 +271,11 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
             cells = [f"{_f(r[col]['median'])} [{_f(r[col]['low'])}, {_f(r[col]['high'])}]" if col in r else "-"
                      for r in ranges.values()]
             lines.append(f"| {col} | " + " | ".join(cells) + " |")
+    if summary.get("marks"):
+        lines += ["", "## Marked models (reference setting)", "", "| model | params | flops | acts | error |",
+                  "|---|---|---|---|---|"]
+        lines += [f"| {m['model']} | {m['params']:,} | {m['flops']:,} | {m['acts']:,} | {_f(m.get('error'))} |"
+                  for m in summary["marks"]]
     lines += ["", "## Plots", ""]
     lines += [f"![{Path(f).stem}]({f})" for f in summary["files"] if f.endswith(".png")]
     return "\n".join(lines) + "\n"

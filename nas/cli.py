@@ -10,6 +10,8 @@ from typing import Any
 
 from analysis import add_analysis_parsers
 from nas.argtypes import band, positive_int, resolution, size
+from nas.scale import add_parsers as add_scale_parsers
+from nas.zoo import add_parsers as add_zoo_parsers
 from spaces.errors import SpacesError
 
 DESCRIPTION = """\
@@ -23,8 +25,11 @@ commands:
                trial of a stored, resumable Optuna study (--dry-run only writes the configs)
   search       search a design space with an Optuna sampler (tpe, nsga2, random), one or more objectives
   export       write the trials of a study as one CSV or Parquet row each
+  status       what a stored study holds: complete / running / waiting / failed, throughput, time left
   analyze      compare design spaces: EDFs with bands, normalized EDFs, KS tests, best ranges, report
   fit-regnet   fit RegNet parameters (w0, wa, wm) to a model's per-block widths
+  zoo          the named models with reference figures: analytic params / flops / acts vs reference
+  scale        compound scaling (EfficientNet) of a network; --grid searches alpha, beta, gamma
 
 Run `nas COMMAND --help` for the options of a command.
 """
@@ -112,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="training processes sharing the study (default 1); on CPU each gets its share of the cores")
     p.add_argument("--retry-failed", action="store_true",
                    help="train again the configs whose trials failed (diverged, oom, error)")
+    _add_launcher_args(p)
     add_training_args(p)
     p.set_defaults(func=cmd_sample)
 
@@ -147,7 +153,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--out", default=None, help="FILE.csv or FILE.parquet (default: CSV on stdout)")
     p.add_argument("--json", action="store_true", help="print a JSON summary (rows, columns, file)")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("status", help="counts, throughput and time left of a stored study",
+                       description="Read a study without changing it: trials complete, running, waiting, failed "
+                       "(and why), retried and duplicate copies; for a `nas sample` study the configs done out of "
+                       "N, trials per minute over the recent window and the time left at that rate; the hosts of "
+                       "the running trials and their oldest heartbeat. Works while workers run.")
+    p.add_argument("--study", required=True, help="study name (an unknown name lists the studies)")
+    p.add_argument("--storage", default=None, help="storage URL or journal file (default results/nas.journal)")
+    p.add_argument("--window", type=float, default=10.0, metavar="MIN",
+                   help="minutes of recent trials the throughput is measured over (default 10)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_status)
     add_analysis_parsers(sub)
+    add_scale_parsers(sub)
+    add_zoo_parsers(sub)
     return parser
 
 
@@ -170,6 +190,32 @@ def _add_study_args(p: argparse.ArgumentParser) -> None:
                    help="a running trial without a heartbeat for this long is retried (default 60)")
     g.add_argument("--threads", type=positive_int, default=None,
                    help="torch threads per training process on CPU (default: the cores / the workers)")
+    g.add_argument("--storage-retry", type=float, default=None, metavar="S",
+                   help="how long a worker retries a storage that stops answering (a database restart), with "
+                   "exponential back-off, before it gives up (default 300, or $NAS_STORAGE_RETRY)")
+
+
+def _add_launcher_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("worker jobs (several machines)")
+    g.add_argument("--launcher", choices=["local", "slurm"], default=None,
+                   help="run the workers as jobs through submitit: slurm submits a job array of --jobs tasks "
+                   "(from a login node; the storage must be reachable from the nodes, e.g. postgresql://...), "
+                   "local runs them as local processes. Default: this process and --workers")
+    g.add_argument("--jobs", type=positive_int, default=None, help="worker jobs to launch (default 1)")
+    g.add_argument("--partition", default=None, help="Slurm partition")
+    g.add_argument("--gpus-per-job", type=int, default=0, metavar="G",
+                   help="GPUs per job; a job with G GPUs runs G workers, one per GPU (default 0)")
+    g.add_argument("--cpus-per-job", type=positive_int, default=None, metavar="C", help="CPUs per worker")
+    g.add_argument("--mem-gb", type=float, default=None, help="memory per job in GB")
+    g.add_argument("--time", default=None, metavar="T", help="time limit per job: MINUTES, HH:MM:SS, D-HH:MM:SS, "
+                   "90m, 4h (default 4h on Slurm)")
+    g.add_argument("--slurm-arg", action="append", default=None, metavar="KEY=VALUE",
+                   help="another #SBATCH flag, e.g. account=myproject or qos=high (repeatable)")
+    g.add_argument("--job-dir", default="results/jobs", help="submitit's folder for job files and logs, "
+                   "per study (on Slurm: a folder the nodes share; default results/jobs)")
+    g.add_argument("--wait", action=argparse.BooleanOptionalAction, default=None,
+                   help="wait for the jobs and show progress (default: yes for local, no for slurm: follow "
+                   "a Slurm sweep with `nas status`)")
 
 
 # --- commands ---------------------------------------------------------------------------------------
@@ -366,9 +412,11 @@ def _stored_options(args: argparse.Namespace) -> dict[str, Any]:
     if interval <= 0 or grace <= interval:
         raise CliError(f"--grace-period ({grace:g} s) must exceed --heartbeat-interval ({interval:g} s), "
                        "which must be positive")
+    if args.storage_retry is not None and args.storage_retry < 0:
+        raise CliError(f"--storage-retry must be 0 or more seconds, got {args.storage_retry:g}")
     return {"study": args.study, "storage": args.storage, "heartbeat_interval": interval, "grace_period": grace,
             "dataset": args.dataset, "data_dir": args.data_dir, "device": args.device, "threads": args.threads,
-            "schedule": schedule_from_args(args)}
+            "schedule": schedule_from_args(args), "storage_retry": args.storage_retry}
 
 
 def _sweep(args: argparse.Namespace) -> int:
@@ -387,10 +435,12 @@ def _sweep(args: argparse.Namespace) -> int:
         from nas.sweep import run_sweep
 
         options = _stored_options(args)
+        launcher = _launcher(args)
         main_thread = threading.current_thread() is threading.main_thread()
         previous = signal.signal(signal.SIGTERM, _interrupt) if main_thread else None  # a scheduler's stop
         try:
-            summary = run_sweep(space, args.n, seed=args.seed, bands=bands, workers=args.workers,
+            workers = (args.jobs or 1) if launcher else args.workers
+            summary = run_sweep(space, args.n, seed=args.seed, bands=bands, workers=workers, launcher=launcher,
                                 retry_failed=args.retry_failed, max_candidates=args.max_candidates, **options)
         except KeyboardInterrupt:
             print("nas sample: interrupted; the running trials were marked FAIL (interrupted) and queued again: "
@@ -407,6 +457,8 @@ def _sweep(args: argparse.Namespace) -> int:
                 if summary.best_error is not None else "no complete trial")
         print(f"study {summary.study} in {summary.storage}: {summary.complete}/{summary.n} complete, "
               f"{summary.failed} failed, {best}; trained {summary.trained} in {summary.seconds:.1f} s")
+    if summary.missing and summary.jobs and not summary.worker_exit_codes:  # submitted, not waited for
+        return 0
     if summary.missing:
         crashed = [c for c in summary.worker_exit_codes if c not in (0, 130)]
         why = f" (worker exit codes {crashed})" if crashed else ""
@@ -418,6 +470,39 @@ def _sweep(args: argparse.Namespace) -> int:
 
 def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
+
+
+def _launcher(args: argparse.Namespace):
+    """The submitit launcher that --launcher asks for (None: this process and --workers)."""
+    launcher_flags = {"--jobs": args.jobs, "--partition": args.partition, "--time": args.time,
+                      "--cpus-per-job": args.cpus_per_job, "--mem-gb": args.mem_gb, "--slurm-arg": args.slurm_arg,
+                      "--wait": args.wait, "--gpus-per-job": args.gpus_per_job or None}
+    if args.launcher is None:
+        given = [flag for flag, value in launcher_flags.items() if value is not None]
+        if given:
+            raise CliError(f"{given[0]} configures worker jobs: add --launcher slurm or --launcher local")
+        return None
+    if args.workers != 1:
+        raise CliError("--workers runs processes of this command; with --launcher, give the number of worker "
+                       "jobs with --jobs")
+    from nas.cluster import Launcher, launch_options_from
+
+    options = launch_options_from({"launcher": args.launcher, "jobs": args.jobs or 1, "partition": args.partition,
+                                   "gpus_per_job": args.gpus_per_job, "cpus_per_job": args.cpus_per_job,
+                                   "mem_gb": args.mem_gb, "time": args.time, "slurm_arg": args.slurm_arg,
+                                   "job_dir": args.job_dir, "wait": args.wait})
+    return Launcher(options)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    with _stored_errors():
+        from nas.cluster import format_status, study_status
+
+        if args.window <= 0:
+            raise CliError(f"--window must be a positive number of minutes, got {args.window:g}")
+        status = study_status(args.study, args.storage, window_minutes=args.window)
+    print(json.dumps(status) if args.json else format_status(status))
+    return 0
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -446,11 +531,14 @@ def cmd_search(args: argparse.Namespace) -> int:
     print(f"{title} of {summary.study} ({', '.join(f'{o} ({_direction(o)})' for o in objectives)}): "
           f"{len(front)} of {summary.complete} complete trials")
     columns = list(dict.fromkeys(["trial", *objectives, "error", "flops", "params"]))
-    header = "  ".join(f"{c:>12}" for c in columns) + "  depths / widths / b / g"
+    anynet = all("depths" in row for row in front)
+    header = "  ".join(f"{c:>12}" for c in columns) + ("  depths / widths / b / g" if anynet else "  config")
     print(header)
     for row in front:
         cells = "  ".join(f"{_cell(row.get(c)):>12}" for c in columns)
-        print(f"{cells}  {row['depths']} / {row['widths']} / {row['bottlenecks']} / {row['group_widths']}")
+        body = (f"{row['depths']} / {row['widths']} / {row['bottlenecks']} / {row['group_widths']}" if anynet
+                else json.dumps(row.get("config"), separators=(",", ":")))
+        print(f"{cells}  {body}")
     print(f"study {summary.study} in {summary.storage}: {summary.complete} complete, {summary.failed} failed, "
           f"{summary.pruned} pruned; trained {summary.trained} in {summary.seconds:.1f} s")
     return 0

@@ -3,44 +3,93 @@
 The default is a journal file, ``results/nas.journal`` (or ``$NAS_STORAGE``): an append-only log that
 several processes on one machine (or on NFS) share safely through a lock file, with no server. Any Optuna
 RDB URL works too (``sqlite:///F.db``, ``postgresql://...``, ``mysql+pymysql://...``), and ``redis://``
-for a journal kept in Redis.
+for a journal kept in Redis. PostgreSQL is the storage for studies served by several machines.
 
     storage argument               storage
     None                           JournalStorage(JournalFileBackend("results/nas.journal"))
     PATH.journal, journal:PATH     JournalStorage(JournalFileBackend(PATH))
     PATH.db, PATH.sqlite           RDBStorage("sqlite:///PATH")
-    sqlite:///..., postgresql://   RDBStorage(URL)
+    sqlite:///..., postgresql://   RDBStorage(URL)   (pool_pre_ping, a 10 s connect timeout for PostgreSQL)
     redis://...                    JournalStorage(JournalRedisBackend(URL))
 
-Every problem (a malformed URL, a missing database driver, an unreadable file) is a StorageError with one
-line naming the storage and the fix.
+Every problem opening a storage (a malformed URL, a server that does not answer, a missing database
+driver, an unreadable file) is a StorageError with one line naming the storage and the fix; opening is
+never retried, so a wrong URL fails at once.
+
+Once open, the storage is wrapped in a RetryingStorage: an operation that fails for a reason that passes
+(the database server restarting or unreachable, a connection dropped, a journal file briefly unavailable)
+is retried with exponential back-off (0.25 s doubling to 5 s, with jitter) for up to `patience` seconds
+(default 300, ``$NAS_STORAGE_RETRY``); after that it raises a StorageError saying how long the storage has
+been failing. Errors that say something about the data (a finished trial, an unknown study) are never
+retried. A retried write may have reached the storage before its connection dropped: the sweep is built to
+tolerate that (see nas.sweep), so a retry never loses or double-counts a trial.
 """
 
 from __future__ import annotations
 
 import os
+import random
+import re
+import sys
+import threading
+import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from optuna.storages import BaseStorage
 
 if TYPE_CHECKING:
-    from optuna.storages import BaseStorage
+    from optuna.trial import FrozenTrial
 
 DEFAULT_STORAGE = "results/nas.journal"
+DEFAULT_PATIENCE = 300.0     # seconds a storage may fail before workers give up
+FIRST_DELAY = 0.25           # back-off: first wait, doubled up to MAX_DELAY
+MAX_DELAY = 5.0
+CONNECT_TIMEOUT = 10         # seconds to wait for a PostgreSQL server to accept a connection
+LOCK_GRACE = 30              # a journal lock file older than this is stale (its holder died): $NAS_JOURNAL_LOCK_GRACE
 JOURNAL_SUFFIXES = (".journal", ".log")
 SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 VALID = ("a journal file (PATH.journal or journal:PATH), an SQLite file (PATH.db), or an Optuna URL "
          "(sqlite:///PATH.db, postgresql://USER@HOST/DB, mysql+pymysql://USER@HOST/DB, redis://HOST:6379)")
 DRIVERS = {"psycopg2": "psycopg2-binary", "pymysql": "PyMySQL", "MySQLdb": "mysqlclient", "redis": "redis",
            "psycopg": "'psycopg[binary]'", "pg8000": "pg8000", "mysql": "mysql-connector-python"}
+# driver modules whose OperationalError / InterfaceError mean a connection problem
+DRIVER_MODULES = ("psycopg2", "psycopg", "pg8000", "pymysql", "MySQLdb", "mysql", "sqlite3")
+TRANSIENT_NAMES = frozenset({"OperationalError", "InterfaceError", "DisconnectionError", "TimeoutError",
+                             "ConnectionError", "BusyLoadingError"})
+
+T = TypeVar("T")
 
 
 class StorageError(Exception):
-    """A storage that cannot be opened; the message names it and what is valid."""
+    """A storage that cannot be opened or stopped answering; the message names it and what to do."""
 
 
 def default_storage() -> str:
     return os.environ.get("NAS_STORAGE") or DEFAULT_STORAGE
+
+
+def default_patience() -> float:
+    text = os.environ.get("NAS_STORAGE_RETRY")
+    try:
+        return float(text) if text else DEFAULT_PATIENCE
+    except ValueError:
+        raise StorageError(f"$NAS_STORAGE_RETRY={text!r} is not a number of seconds") from None
+
+
+def _lock_grace() -> int:
+    """Seconds after which a journal's lock file counts as left behind by a dead process (Optuna's default 30;
+    a lock is held only while a few hundred bytes are appended)."""
+    text = os.environ.get("NAS_JOURNAL_LOCK_GRACE")
+    try:
+        value = int(text) if text else LOCK_GRACE
+    except ValueError:
+        raise StorageError(f"$NAS_JOURNAL_LOCK_GRACE={text!r} is not a whole number of seconds") from None
+    if value < 1:
+        raise StorageError(f"$NAS_JOURNAL_LOCK_GRACE={text!r} must be at least 1 second")
+    return value
 
 
 def parse_storage(url: str | None) -> tuple[str, str]:
@@ -68,21 +117,44 @@ def parse_storage(url: str | None) -> tuple[str, str]:
     raise StorageError(f"storage {text!r} is neither a URL nor a known file type; give {VALID}")
 
 
+def mask_password(url: str) -> str:
+    """The URL with its password (if any) replaced by ***, for messages and summaries."""
+    return re.sub(r"^([a-zA-Z][a-zA-Z0-9+.-]*://[^:/@]*):[^@/]*@", r"\1:***@", url)
+
+
 def describe_storage(url: str | None) -> str:
-    """The storage as a user wrote it (the default spelled out)."""
-    return url or default_storage()
+    """The storage as a user wrote it (the default spelled out), without its password."""
+    return mask_password(url or default_storage())
 
 
-def open_storage(url: str | None = None, create: bool = True) -> BaseStorage:
-    """An Optuna storage for `url` (see the module docstring). With create=False a journal or SQLite file
-    that does not exist is an error instead of being created (for read-only commands such as export)."""
+def absolute_storage(url: str | None) -> str:
+    """The storage with a file path made absolute (for workers that start in another folder)."""
+    kind, target = parse_storage(url)
+    if kind == "journal":
+        return str(Path(target).expanduser().absolute())
+    if target.startswith("sqlite:///") and target != "sqlite:///:memory:":
+        return "sqlite:///" + str(Path(target[len("sqlite:///"):]).expanduser().absolute())
+    return target
+
+
+def open_storage(url: str | None = None, create: bool = True, patience: float | None = None) -> RetryingStorage:
+    """An Optuna storage for `url` (see the module docstring), wrapped in a RetryingStorage that retries
+    transient failures for `patience` seconds (default $NAS_STORAGE_RETRY or 300; 0 disables retries). With
+    create=False a journal or SQLite file that does not exist is an error instead of being created (for
+    read-only commands such as export)."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    name = describe_storage(url)
+    inner = _open(url, create)
+    return RetryingStorage(inner, name, default_patience() if patience is None else patience)
+
+
+def _open(url: str | None, create: bool) -> BaseStorage:
     kind, target = parse_storage(url)
     name = describe_storage(url)
     if kind == "journal":
-        from optuna.storages.journal import JournalFileBackend, JournalStorage
+        from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock, JournalStorage
 
         path = Path(target).expanduser()
         if not path.exists():
@@ -96,7 +168,8 @@ def open_storage(url: str | None = None, create: bool = True) -> BaseStorage:
         if path.is_dir():
             raise StorageError(f"journal storage {path} is a folder; give a file such as {path}/nas.journal")
         try:
-            return JournalStorage(JournalFileBackend(str(path)))
+            lock = JournalFileSymlinkLock(str(path), grace_period=_lock_grace())
+            return JournalStorage(JournalFileBackend(str(path), lock_obj=lock))
         except OSError as e:
             raise StorageError(f"cannot open journal {path}: {e.strerror or e}") from None
         except Exception as e:  # a corrupt journal line, ...
@@ -112,7 +185,14 @@ def open_storage(url: str | None = None, create: bool = True) -> BaseStorage:
             raise StorageError(_driver_message(name, e)) from None
         except Exception as e:
             raise StorageError(f"cannot open storage {name!r}: {_first_line(e)}") from None
-    # an RDB URL
+    return _open_rdb(target, name, create)
+
+
+def _open_rdb(target: str, name: str, create: bool) -> BaseStorage:
+    scheme = target.split("://", 1)[0].lower()
+    if scheme == "postgres":  # Heroku-style URLs; SQLAlchemy knows only postgresql://
+        raise StorageError(f"storage {name!r} is not a valid URL (SQLAlchemy has no dialect 'postgres'); write "
+                           f"postgresql://{mask_password(target).split('://', 1)[1]}")
     if target.startswith("sqlite:///") and not create:
         file = target[len("sqlite:///"):]
         if file and file != ":memory:" and not Path(file).exists():
@@ -125,35 +205,284 @@ def open_storage(url: str | None = None, create: bool = True) -> BaseStorage:
                 Path(file).parent.mkdir(parents=True, exist_ok=True)
             except OSError as e:
                 raise StorageError(f"cannot create the folder of {file}: {e.strerror or e}") from None
-    try:
-        from optuna.storages import RDBStorage, get_storage
+    if scheme == "postgresql":  # SQLAlchemy 2.1 defaults to psycopg 3; this project installs psycopg2
+        driver = "psycopg" if _missing("psycopg2") and not _missing("psycopg") else "psycopg2"
+        scheme = f"postgresql+{driver}"
+        target = f"{scheme}://{target.split('://', 1)[1]}"
+    engine_kwargs: dict[str, Any] = {}
+    if not scheme.startswith("sqlite"):
+        engine_kwargs["pool_pre_ping"] = True  # a server restart leaves dead pooled connections behind
+    driver = scheme.split("+", 1)[1] if "+" in scheme else ""
+    if scheme.startswith("postgresql") and driver in ("", "psycopg2", "psycopg") and "connect_timeout" not in target:
+        engine_kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT}
+    from optuna.storages import RDBStorage, get_storage
 
-        return get_storage(RDBStorage(target))
-    except ImportError as e:  # the database driver, or SQLAlchemy itself
-        raise StorageError(_driver_message(name, e)) from None
-    except Exception as e:  # sqlalchemy.exc.ArgumentError, NoSuchModuleError, OperationalError, ...
-        text = _first_line(e)
-        if "Can't load plugin" in text or "Could not parse" in text:
-            raise StorageError(f"storage {name!r} is not a valid URL ({text}); give {VALID}") from None
-        raise StorageError(f"cannot open storage {name!r}: {text}") from None
+    for attempt in range(4):
+        try:
+            return get_storage(RDBStorage(target, engine_kwargs=engine_kwargs))
+        except ImportError as e:  # the database driver, or SQLAlchemy itself
+            raise StorageError(_driver_message(name, e)) from None
+        except Exception as e:  # sqlalchemy.exc.ArgumentError, NoSuchModuleError, OperationalError, ...
+            text = _first_line(e)
+            if _creation_race(e) and attempt < 3:  # several workers creating the tables of a new database
+                time.sleep(0.2 + random.random())
+                continue
+            if "Can't load plugin" in text or "Could not parse" in text:
+                raise StorageError(f"storage {name!r} is not a valid URL ({text}); give {VALID}") from None
+            raise StorageError(f"cannot open storage {name!r}: {text}{_rdb_hint(text)}") from None
+    raise AssertionError("unreachable")
+
+
+def _missing(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is None
+
+
+def _creation_race(e: BaseException) -> bool:
+    text = " ".join(str(c) for c in _chain(e))
+    return any(type(c).__name__ in ("IntegrityError", "ProgrammingError", "UniqueViolation") for c in _chain(e)) and (
+        "already exists" in text or "duplicate key" in text)
+
+
+def _rdb_hint(text: str) -> str:
+    if "Connection refused" in text or "could not connect" in text or "timeout expired" in text:
+        return " (is the database server running, and are the host and port of the URL right?)"
+    match = re.search(r'database "([^"]+)" does not exist', text)
+    if match:
+        return f" (create it first: createdb {match.group(1)}, or CREATE DATABASE {match.group(1)}; in psql)"
+    if "authentication failed" in text or "no password supplied" in text:
+        return " (check the user and password of the URL, or the server's pg_hba.conf)"
+    return ""
 
 
 def study_names(storage: BaseStorage) -> list[str]:
     return [s.study_name for s in storage.get_all_studies()]
 
 
+# --- retries ------------------------------------------------------------------------------------------
+def _chain(e: BaseException) -> list[BaseException]:
+    out: list[BaseException] = []
+    cause: BaseException | None = e
+    while cause is not None and all(cause is not c for c in out):
+        out.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    return out
+
+
+def is_transient(error: BaseException) -> bool:
+    """True when `error` (or what caused it) is a failure that passes: a database connection that was refused,
+    dropped or timed out, a journal file that could not be read or written (OSError), a Redis connection.
+    Optuna's own verdicts (a finished trial, an unknown study or trial, a duplicate) are never transient."""
+    from optuna.exceptions import DuplicatedStudyError, UpdateFinishedTrialError
+
+    if isinstance(error, UpdateFinishedTrialError | DuplicatedStudyError | KeyError | StorageError):
+        return False
+    for cause in _chain(error):
+        if isinstance(cause, OSError):
+            return True
+        module, name = type(cause).__module__, type(cause).__name__
+        if getattr(cause, "connection_invalidated", False):
+            return True
+        if name in TRANSIENT_NAMES and (module.startswith(("sqlalchemy", "redis")) or module.split(".")[0] in
+                                        DRIVER_MODULES):
+            return True
+    return False
+
+
+class RetryingStorage(BaseStorage):
+    """An Optuna storage whose operations are retried with exponential back-off while they fail transiently
+    (`is_transient`), for at most `patience` seconds per operation; then a StorageError. Everything else is
+    the wrapped storage's (`inner`). It also counts the seconds each thread spends in the storage
+    (`spent()`), for the per-trial storage overhead the sweep records."""
+
+    def __init__(self, inner: BaseStorage, name: str, patience: float = DEFAULT_PATIENCE,
+                 log: Callable[[str], None] | None = None) -> None:
+        self.inner = inner
+        self.name = name
+        self.patience = patience
+        self.log = log or _log
+        self._spent: dict[int, float] = {}
+        self._outage_lock = threading.Lock()
+        self._outage_since: float | None = None
+
+    # -- machinery
+    def call(self, method: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """method(*args, **kwargs), retried while it fails transiently (at most `patience` seconds)."""
+        start = time.perf_counter()
+        first: float | None = None
+        delay = FIRST_DELAY
+        tries = 0
+        try:
+            while True:
+                try:
+                    result = method(*args, **kwargs)
+                except Exception as e:
+                    if self.patience <= 0 or not is_transient(e):
+                        raise
+                    now = time.monotonic()
+                    first = now if first is None else first
+                    tries += 1
+                    self._outage(e, now)
+                    if now - first >= self.patience:
+                        with self._outage_lock:
+                            self._outage_since = None
+                        raise StorageError(f"storage {self.name!r} kept failing for {now - first:.0f} s ({tries} "
+                                           f"tries): {reason(e)}; the work done so far is kept: run the "
+                                           "same command again when the storage is back") from e
+                    time.sleep(min(delay * random.uniform(0.75, 1.25), MAX_DELAY, self.patience - (now - first)))
+                    delay = min(2 * delay, MAX_DELAY)
+                    continue
+                if first is not None:
+                    self._recovered()
+                return result
+        finally:
+            ident = threading.get_ident()
+            self._spent[ident] = self._spent.get(ident, 0.0) + time.perf_counter() - start
+
+    def spent(self) -> float:
+        """Seconds the calling thread has spent in storage operations (retries and waits included)."""
+        return self._spent.get(threading.get_ident(), 0.0)
+
+    def _outage(self, e: BaseException, now: float) -> None:
+        with self._outage_lock:
+            if self._outage_since is None:
+                self._outage_since = now
+                self.log(f"storage {self.name!r} is failing ({reason(e)}); retrying with back-off for up to "
+                         f"{self.patience:g} s")
+
+    def _recovered(self) -> None:
+        with self._outage_lock:
+            if self._outage_since is not None:
+                self.log(f"storage {self.name!r} answers again after {time.monotonic() - self._outage_since:.1f} s")
+                self._outage_since = None
+
+    def __getattr__(self, name: str) -> Any:  # anything else of the wrapped storage (remove_session, ...)
+        if name == "inner":
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_outage_lock", None)
+        state["_spent"] = {}
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._outage_lock = threading.Lock()
+
+    # -- BaseStorage, every method through call()
+    def create_new_study(self, directions: Any, study_name: str | None = None) -> int:
+        return self.call(self.inner.create_new_study, directions, study_name)
+
+    def delete_study(self, study_id: int) -> None:
+        self.call(self.inner.delete_study, study_id)
+
+    def set_study_user_attr(self, study_id: int, key: str, value: Any) -> None:
+        self.call(self.inner.set_study_user_attr, study_id, key, value)
+
+    def set_study_system_attr(self, study_id: int, key: str, value: Any) -> None:
+        self.call(self.inner.set_study_system_attr, study_id, key, value)
+
+    def get_study_id_from_name(self, study_name: str) -> int:
+        return self.call(self.inner.get_study_id_from_name, study_name)
+
+    def get_study_name_from_id(self, study_id: int) -> str:
+        return self.call(self.inner.get_study_name_from_id, study_id)
+
+    def get_study_directions(self, study_id: int) -> Any:
+        return self.call(self.inner.get_study_directions, study_id)
+
+    def get_study_user_attrs(self, study_id: int) -> dict[str, Any]:
+        return self.call(self.inner.get_study_user_attrs, study_id)
+
+    def get_study_system_attrs(self, study_id: int) -> dict[str, Any]:
+        return self.call(self.inner.get_study_system_attrs, study_id)
+
+    def get_all_studies(self) -> Any:
+        return self.call(self.inner.get_all_studies)
+
+    def create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> int:
+        return self.call(self.inner.create_new_trial, study_id, template_trial)
+
+    def set_trial_param(self, trial_id: int, param_name: str, param_value_internal: float,
+                        distribution: Any) -> None:
+        self.call(self.inner.set_trial_param, trial_id, param_name, param_value_internal, distribution)
+
+    def get_trial_id_from_study_id_trial_number(self, study_id: int, trial_number: int) -> int:
+        return self.call(self.inner.get_trial_id_from_study_id_trial_number, study_id, trial_number)
+
+    def get_trial_number_from_id(self, trial_id: int) -> int:
+        return self.call(self.inner.get_trial_number_from_id, trial_id)
+
+    def get_trial_param(self, trial_id: int, param_name: str) -> float:
+        return self.call(self.inner.get_trial_param, trial_id, param_name)
+
+    def set_trial_state_values(self, trial_id: int, state: Any, values: Any = None) -> bool:
+        return self.call(self.inner.set_trial_state_values, trial_id, state, values)
+
+    def set_trial_intermediate_value(self, trial_id: int, step: int, intermediate_value: float) -> None:
+        self.call(self.inner.set_trial_intermediate_value, trial_id, step, intermediate_value)
+
+    def set_trial_user_attr(self, trial_id: int, key: str, value: Any) -> None:
+        self.call(self.inner.set_trial_user_attr, trial_id, key, value)
+
+    def set_trial_system_attr(self, trial_id: int, key: str, value: Any) -> None:
+        self.call(self.inner.set_trial_system_attr, trial_id, key, value)
+
+    def get_trial(self, trial_id: int) -> FrozenTrial:
+        return self.call(self.inner.get_trial, trial_id)
+
+    def get_all_trials(self, study_id: int, deepcopy: bool = True, states: Any = None) -> list[FrozenTrial]:
+        return self.call(self.inner.get_all_trials, study_id, deepcopy=deepcopy, states=states)
+
+    def get_n_trials(self, study_id: int, state: Any = None) -> int:
+        return self.call(self.inner.get_n_trials, study_id, state)
+
+    def get_best_trial(self, study_id: int) -> FrozenTrial:
+        return self.call(self.inner.get_best_trial, study_id)
+
+    def get_trial_params(self, trial_id: int) -> dict[str, Any]:
+        return self.call(self.inner.get_trial_params, trial_id)
+
+    def get_trial_user_attrs(self, trial_id: int) -> dict[str, Any]:
+        return self.call(self.inner.get_trial_user_attrs, trial_id)
+
+    def get_trial_system_attrs(self, trial_id: int) -> dict[str, Any]:
+        return self.call(self.inner.get_trial_system_attrs, trial_id)
+
+    def remove_session(self) -> None:
+        self.inner.remove_session()
+
+    def check_trial_is_updatable(self, trial_id: int, trial_state: Any) -> None:
+        self.inner.check_trial_is_updatable(trial_id, trial_state)
+
+
+def _log(message: str) -> None:
+    print(f"nas: {message}", file=sys.stderr, flush=True)
+
+
 def _driver_message(name: str, e: BaseException) -> str:
     module = None
-    cause: BaseException | None = e
-    while cause is not None and module is None:  # Optuna re-raises the driver's ModuleNotFoundError
+    for cause in _chain(e):  # Optuna re-raises the driver's ModuleNotFoundError
         if isinstance(cause, ImportError) and cause.name:
             module = cause.name.split(".")[0]
-        cause = cause.__cause__ or cause.__context__
+            break
     if module is None:
         return f"cannot open storage {name!r}: {_first_line(e)}"
     package = DRIVERS.get(module, module)
     return (f"storage {name!r} needs the Python module {module!r}, which is not installed: pip install "
             f"{package} (or use a journal file, the default)")
+
+
+def reason(e: BaseException) -> str:
+    """The first line of what went wrong underneath (the driver's or the file system's error, not Optuna's
+    generic "An exception is raised during the commit")."""
+    for cause in _chain(e):
+        if isinstance(cause, OSError) or type(cause).__name__ in TRANSIENT_NAMES:
+            return _first_line(cause)
+    return _first_line(e)
 
 
 def _first_line(e: BaseException) -> str:

@@ -32,6 +32,19 @@ How a sweep stays exact under restarts and concurrency:
 * Failures. TrainingFailed (NaN/inf loss, out of memory) gives a FAIL trial with ``fail_reason``
   "diverged" or "oom"; any other exception FAIL with "error" and the message. The sweep goes on; these
   indexes count as done (pass retry_failed=True / --retry-failed to train them again).
+* Storage faults. Every storage operation goes through nas.storage.RetryingStorage: while the storage
+  fails transiently (a PostgreSQL server restarting, a dropped connection, a journal file briefly
+  unavailable) it is retried with exponential back-off for up to `storage_retry` seconds, then the worker
+  stops with a StorageError (its trial is retried later like any abandoned one). A training trial's
+  heartbeat thread skips the beats it cannot write instead of stopping. A retried write may have reached
+  the storage before the connection dropped; each case stays exact: a repeated result write finds its
+  trial already finished with the same state and counts as done, a repeated claim returns False and the
+  orphaned RUNNING trial (no heartbeat) is retried after the grace period, a repeated enqueue makes a
+  second WAITING copy that is closed as a duplicate when claimed.
+* Several machines. Workers on other machines (or started through a launcher, see nas.cluster) call
+  `_sweep_worker` against the same storage; a worker is named host:pid-namespace:pid, with the host from
+  ``$NAS_WORKER_HOST`` when set (for containers that share a host name), so a trial of another machine's
+  dead worker is retried after the grace period, one of this machine's at once.
 """
 
 from __future__ import annotations
@@ -53,14 +66,14 @@ import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import optuna
 from optuna.distributions import IntDistribution
 from optuna.exceptions import DuplicatedStudyError, UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
-from nas.storage import StorageError, describe_storage, open_storage, study_names
+from nas.storage import RetryingStorage, StorageError, describe_storage, is_transient, open_storage, study_names
 from spaces import AnyNetConfig, AnyNetSpace, Band, DesignSpace, RegNetSpace, get_space
 from spaces.errors import ConfigError
 
@@ -85,7 +98,7 @@ RESULT_FIELDS = ("error", "train_loss", "train_seconds", "images_per_second", "l
                  "epochs", "steps", "device", "history")
 STAGE_FIELDS = ("depth", "width", "stride", "bottleneck", "group_width")
 METRIC_COLUMNS = ("train_loss", "train_seconds", "images_per_second", "latency_ms_b1", "latency_ms_b64", "epochs",
-                  "steps", "device")
+                  "steps", "device", "storage_seconds", "worker")
 # objective -> direction; params/flops/acts at the reference setting (224 px), train_* at the training one
 OBJECTIVES = {"error": "minimize", "params": "minimize", "flops": "minimize", "acts": "minimize",
               "train_params": "minimize", "train_flops": "minimize", "train_acts": "minimize",
@@ -99,6 +112,17 @@ class SweepError(Exception):
 
 
 TrainFn = Callable[..., Any]  # like nas.trainer.train(config, dataset, schedule, seed=, device=, threads=)
+
+
+class Launched(Protocol):
+    exit_codes: Sequence[int]   # one per worker job that was waited for (empty when not waited for)
+    job_ids: Sequence[str]
+
+
+class Launcher(Protocol):
+    """Runs worker jobs for a prepared sweep (nas.cluster.Launcher): calls refresh() while it waits."""
+
+    def __call__(self, job: Any, refresh: Callable[[], None]) -> Launched: ...
 
 
 @dataclass
@@ -115,6 +139,7 @@ class SweepSummary:
     seconds: float
     created: bool
     worker_exit_codes: list[int] = field(default_factory=list)
+    jobs: list[str] = field(default_factory=list)   # ids of the worker jobs a launcher submitted
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -229,10 +254,15 @@ def _open_study(storage: BaseStorage, url: str | None, name: str, spec: dict[str
 def _check_spec(study: optuna.Study, spec: dict[str, Any], name: str, url: str, wait: float = 15.0) -> None:
     deadline = time.monotonic() + wait
     attrs = study.user_attrs
-    # A study created by another process a moment ago gets its spec and queue just after creation.
-    while "ready" not in attrs and time.monotonic() < deadline and (attrs or not study.get_trials(deepcopy=False)):
+    # A study created by another process a moment ago gets its spec and queue just after creation; a long
+    # queue (thousands of configs on a remote database) takes a while: wait as long as it keeps growing.
+    count = len(study.get_trials(deepcopy=False))
+    while "ready" not in attrs and time.monotonic() < deadline and (attrs or not count):
         time.sleep(0.2)
         attrs = study.user_attrs
+        grown = len(study.get_trials(deepcopy=False))
+        if grown > count:
+            count, deadline = grown, time.monotonic() + wait
     if "kind" not in attrs:
         raise SweepError(f"study {name!r} in {url} was not made by `nas sample` or `nas search`; pick another "
                          "--study name")
@@ -245,8 +275,8 @@ def _check_spec(study: optuna.Study, spec: dict[str, Any], name: str, url: str, 
                          f"its settings to resume it, or give another --study name (nothing was changed)")
 
 
-def _load_existing(url: str | None, name: str) -> _Study:
-    storage = open_storage(url, create=False)
+def _load_existing(url: str | None, name: str, storage_retry: float | None = None) -> _Study:
+    storage = open_storage(url, create=False, patience=storage_retry)
     if name not in study_names(storage):
         raise SweepError(_unknown_study(name, storage, url))
     study = optuna.load_study(study_name=name, storage=storage, sampler=optuna.samplers.RandomSampler())
@@ -276,8 +306,13 @@ def _pid_namespace() -> str:
         return ""
 
 
+def _hostname() -> str:
+    """This machine's name in worker ids: $NAS_WORKER_HOST when set, else the host name."""
+    return os.environ.get("NAS_WORKER_HOST") or socket.gethostname()
+
+
 def _worker_id() -> str:
-    return f"{socket.gethostname()}:{_pid_namespace()}:{os.getpid()}"
+    return f"{_hostname()}:{_pid_namespace()}:{os.getpid()}"
 
 
 def _owner_dead(owner: str) -> bool:
@@ -287,7 +322,7 @@ def _owner_dead(owner: str) -> bool:
         pid = int(pid_text)
     except ValueError:
         return False
-    if not namespace or host != socket.gethostname() or namespace != _pid_namespace() or pid == os.getpid():
+    if not namespace or host != _hostname() or namespace != _pid_namespace() or pid == os.getpid():
         return False
     try:
         os.kill(pid, 0)
@@ -318,10 +353,12 @@ def _stale(trial: FrozenTrial, grace_period: float, now: float) -> str | None:
 
 
 class _Heartbeat:
-    """Writes the trial's ``heartbeat`` user attr every `interval` seconds from a thread."""
+    """Writes the trial's ``heartbeat`` user attr every `interval` seconds from a thread. A beat that fails
+    transiently (the storage restarting) is skipped, not retried, so that stopping never waits on it."""
 
     def __init__(self, storage: BaseStorage, trial_id: int, interval: float) -> None:
-        self.storage, self.trial_id, self.interval = storage, trial_id, interval
+        self.storage = storage.inner if isinstance(storage, RetryingStorage) else storage
+        self.trial_id, self.interval = trial_id, interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"nas-heartbeat-{trial_id}", daemon=True)
 
@@ -337,8 +374,10 @@ class _Heartbeat:
         while not self._stop.wait(self.interval):
             try:
                 self.storage.set_trial_user_attr(self.trial_id, "heartbeat", time.time())
-            except Exception:  # the trial was finished elsewhere (declared stale), or the storage is gone
-                return
+            except Exception as e:
+                if is_transient(e):  # the storage is restarting: beat again later
+                    continue
+                return  # the trial was finished elsewhere (declared stale)
 
 
 def _fail_stale(st: _Study, grace_period: float, requeue: bool) -> list[int]:
@@ -442,7 +481,11 @@ def _finish(st: _Study, trial_id: int, attrs: dict[str, Any], state: TrialState,
             st.storage.set_trial_user_attr(trial_id, key, value)
         st.storage.set_trial_state_values(trial_id, state, values)
     except UpdateFinishedTrialError:
-        return False
+        # A retried write whose first attempt reached the storage before its connection dropped finds the
+        # trial finished already, by itself: that is success, not a trial finished elsewhere.
+        trial = st.storage.get_trial(trial_id)
+        return trial.state == state and (values is None or list(trial.values or []) == list(values)) and all(
+            trial.user_attrs.get(k) == _normalized(v) for k, v in attrs.items())
     return True
 
 
@@ -470,6 +513,7 @@ class _Job:
     retry_failed: bool
     heartbeat_interval: float
     grace_period: float
+    storage_retry: float | None = None
 
     @property
     def poll(self) -> float:
@@ -524,13 +568,15 @@ def _sweep_worker(job: _Job, k: int = 0, train_fn: TrainFn | None = None, datase
     from nas.data import load_dataset
     from nas.trainer import Schedule, default_threads, train
 
-    st = _load_existing(job.storage, job.study)
+    st = _load_existing(job.storage, job.study, job.storage_retry)
+    spent = st.storage.spent if isinstance(st.storage, RetryingStorage) else (lambda: 0.0)
     dataset = dataset if dataset is not None else load_dataset(job.dataset, job.data_dir)
     schedule = Schedule(**job.schedule)
     train_fn = train_fn or train
     device = _worker_device(job.device, k)
     threads = job.threads or default_threads(job.workers)
     finished = 0
+    mark = spent()  # storage seconds of this thread when the current trial's bookkeeping began
     while True:
         _fail_stale(st, job.grace_period, requeue=True)
         trial = _claim(st)
@@ -540,6 +586,7 @@ def _sweep_worker(job: _Job, k: int = 0, train_fn: TrainFn | None = None, datase
             if on_progress:
                 on_progress()
             time.sleep(job.poll)
+            mark = spent()  # waiting for other workers' trials is not this trial's overhead
             continue
         trial_id, index = trial._trial_id, trial.user_attrs["index"]
         _start(st, trial_id, index, job.n)
@@ -556,8 +603,10 @@ def _sweep_worker(job: _Job, k: int = 0, train_fn: TrainFn | None = None, datase
                 _requeue(st, trial, "interrupted")
             raise
         values = [attrs["error"]] if state == TrialState.COMPLETE else None
+        attrs["storage_seconds"] = round(spent() - mark, 4)  # claim, checks, start (heartbeats run aside)
         if not _finish(st, trial_id, attrs, state, values):
             _adopt(st, trial, attrs, state, values, job.n)
+        mark = spent()
         finished += 1
         if on_progress:
             on_progress()
@@ -676,7 +725,8 @@ def _best(trials: Iterable[FrozenTrial]) -> tuple[float | None, int | None]:
 # --- sweeps -----------------------------------------------------------------------------------------
 def _prepare(space: DesignSpace, schedule: Schedule | None, bands: Sequence[Band] | None, device: str,
              storage: str | None, dataset: str, data_dir: str | None, heartbeat_interval: float,
-             grace_period: float) -> tuple[Schedule, list[Band], BaseStorage, Dataset]:
+             grace_period: float, storage_retry: float | None = None
+             ) -> tuple[Schedule, list[Band], BaseStorage, Dataset]:
     """Checks and set-up shared by sweeps and searches: fail on bad arguments before anything is stored."""
     from nas.data import load_dataset
     from nas.trainer import Schedule, resolve_device
@@ -685,12 +735,15 @@ def _prepare(space: DesignSpace, schedule: Schedule | None, bands: Sequence[Band
     if heartbeat_interval <= 0 or grace_period <= heartbeat_interval:
         raise SweepError(f"the grace period ({grace_period:g} s) must exceed the heartbeat interval "
                          f"({heartbeat_interval:g} s)")
+    if storage_retry is not None and storage_retry < 0:
+        raise SweepError(f"the storage retry time must be 0 or more seconds, got {storage_retry:g}")
     try:
         resolve_device(device)
     except (ValueError, RuntimeError) as e:
         raise SweepError(str(e)) from None
     bands = default_bands(space) if bands is None else list(bands)
-    return schedule or Schedule(), bands, open_storage(storage), load_dataset(dataset, data_dir)
+    data = load_dataset(dataset, data_dir)
+    return schedule or Schedule(), bands, open_storage(storage, patience=storage_retry), data
 
 
 def run_sweep(space: str | DesignSpace, n: int, *, seed: int = 0, bands: Sequence[Band] | None = None,
@@ -698,6 +751,7 @@ def run_sweep(space: str | DesignSpace, n: int, *, seed: int = 0, bands: Sequenc
               study: str | None = None, storage: str | None = None, workers: int = 1, device: str = "auto",
               threads: int | None = None, retry_failed: bool = False, max_candidates: int | None = None,
               heartbeat_interval: float = HEARTBEAT_INTERVAL, grace_period: float = GRACE_PERIOD,
+              storage_retry: float | None = None, launcher: Launcher | None = None,
               train_fn: TrainFn | None = None, progress: bool | None = None) -> SweepSummary:
     """Sample `n` configs of `space` from `seed` (what `nas sample --dry-run` writes) and train each once as a
     trial of the Optuna study `study` (default "<space>-s<seed>") in `storage` (default results/nas.journal).
@@ -706,6 +760,11 @@ def run_sweep(space: str | DesignSpace, n: int, *, seed: int = 0, bands: Sequenc
     that many processes sharing the study (on CPU each gets its share of the cores). `train_fn` replaces
     nas.trainer.train (same signature; with workers > 1 it must be picklable). Ctrl-C raises
     KeyboardInterrupt after marking the running trial FAIL ("interrupted") and re-enqueueing it.
+
+    `storage_retry` bounds how long a worker retries a failing storage (default $NAS_STORAGE_RETRY or 300 s).
+    `launcher` (nas.cluster.Launcher: submitit's local processes or Slurm jobs) runs `workers` worker jobs
+    instead of this process's own workers; when it does not wait for them (Slurm), the summary lists the
+    submitted jobs and counts what was finished when they were submitted.
     """
     from spaces import sample
     from spaces.sampling import DEFAULT_MAX_CANDIDATES
@@ -715,7 +774,7 @@ def run_sweep(space: str | DesignSpace, n: int, *, seed: int = 0, bands: Sequenc
     if workers < 1:
         raise SweepError(f"workers must be at least 1, got {workers}")
     schedule, bands, store, data = _prepare(space, schedule, bands, device, storage, dataset, data_dir,
-                                            heartbeat_interval, grace_period)
+                                            heartbeat_interval, grace_period, storage_retry)
     records = sample(space, n, seed=seed, bands=bands, max_candidates=max_candidates or DEFAULT_MAX_CANDIDATES).records
     name = study or default_study_name(space.name, seed)
     spec = {"kind": "sample", "space": space.name, "seed": seed, "n": n, "bands": _bands_json(bands),
@@ -732,7 +791,7 @@ def run_sweep(space: str | DesignSpace, n: int, *, seed: int = 0, bands: Sequenc
     workers = min(workers, max(waiting, 1 if running else 0))
     job = _Job(study=name, storage=storage, n=n, dataset=dataset, data_dir=data_dir, schedule=schedule.to_dict(),
                seed=seed, device=device, threads=threads, workers=max(workers, 1), retry_failed=retry_failed,
-               heartbeat_interval=heartbeat_interval, grace_period=grace_period)
+               heartbeat_interval=heartbeat_interval, grace_period=grace_period, storage_retry=storage_retry)
     bar = _Progress(n, len(before.done(retry_failed)), name, progress)
 
     def refresh() -> None:
@@ -743,8 +802,12 @@ def run_sweep(space: str | DesignSpace, n: int, *, seed: int = 0, bands: Sequenc
         bar.update(len(status.done()), _best(trials)[0], ", ".join(x for x in (failed, f"{running} running") if x))
 
     codes: list[int] = []
+    jobs: list[str] = []
     try:
-        if workers == 1:
+        if launcher is not None and workers >= 1:
+            launched = launcher(job, refresh)
+            codes, jobs = list(launched.exit_codes), list(launched.job_ids)
+        elif workers == 1:
             _sweep_worker(job, 0, train_fn, data, on_progress=refresh)
         elif workers > 1:
             codes = _run_processes(job, train_fn, refresh)
@@ -758,7 +821,7 @@ def run_sweep(space: str | DesignSpace, n: int, *, seed: int = 0, bands: Sequenc
     return SweepSummary(study=name, storage=st.url, n=n, complete=len(after.complete), failed=len(after.failed),
                         missing=n - len(done), trained=len(done - before.done(retry_failed)), best_error=best_error,
                         best_trial=best_trial, seconds=round(time.perf_counter() - start, 3), created=created,
-                        worker_exit_codes=codes)
+                        worker_exit_codes=codes, jobs=jobs)
 
 
 # --- define-by-run search ---------------------------------------------------------------------------
@@ -920,7 +983,8 @@ def run_search(space: str | DesignSpace, n: int, *, sampler: str = "tpe", object
                storage: str | None = None, device: str = "auto", threads: int | None = None,
                population_size: int | None = None, max_rejected: int | None = None,
                heartbeat_interval: float = HEARTBEAT_INTERVAL, grace_period: float = GRACE_PERIOD,
-               train_fn: TrainFn | None = None, progress: bool | None = None) -> SearchSummary:
+               storage_retry: float | None = None, train_fn: TrainFn | None = None,
+               progress: bool | None = None) -> SearchSummary:
     """Search `space` with an Optuna sampler until the study holds `n` trained trials (complete or failed).
 
     Proposals outside the complexity `bands` (default: the space's), RegNet settings without the space's
@@ -942,7 +1006,7 @@ def run_search(space: str | DesignSpace, n: int, *, sampler: str = "tpe", object
     if n < 1:
         raise SweepError(f"n must be at least 1, got {n}")
     schedule, bands, store, data = _prepare(space, schedule, bands, device, storage, dataset, data_dir,
-                                            heartbeat_interval, grace_period)
+                                            heartbeat_interval, grace_period, storage_retry)
     population_size = population_size or min(50, max(4, n // 4))
     name = study or default_search_name(space.name, sampler, objectives, seed)
     spec: dict[str, Any] = {"kind": "search", "space": space.name, "sampler": sampler, "objectives": objectives,
@@ -1069,12 +1133,19 @@ def pareto_front(study: optuna.Study) -> list[dict[str, Any]]:
         stages = rec.get("stages", [])
         rows.append({"trial": t.number, **{o: v for o, v in zip(objectives, t.values or (), strict=False)},
                      "error": t.user_attrs.get("error"), "params": rec.get("params"), "flops": rec.get("flops"),
-                     "train_seconds": t.user_attrs.get("train_seconds"),
-                     "depths": [s["depth"] for s in stages], "widths": [s["width"] for s in stages],
-                     "bottlenecks": [s["bottleneck"] for s in stages],
-                     "group_widths": [s["group_width"] for s in stages], "block": rec.get("block"),
-                     "se_ratio": rec.get("se_ratio"), **({"regnet": rec["regnet"]} if "regnet" in rec else {})})
+                     "train_seconds": t.user_attrs.get("train_seconds"), **_front_config(rec, stages)})
     return rows
+
+
+def _front_config(rec: dict[str, Any], stages: list[dict[str, Any]]) -> dict[str, Any]:
+    """AnyNet/RegNet: stage lists as the paper shows them; other families: their config fields."""
+    if "kind" in rec:
+        skip = {"space", "params", "flops", "acts", "resolution", "index", "in_channels", "num_classes"}
+        return {"config": {k: v for k, v in rec.items() if k not in skip}}
+    return {"depths": [s["depth"] for s in stages], "widths": [s["width"] for s in stages],
+            "bottlenecks": [s["bottleneck"] for s in stages], "group_widths": [s["group_width"] for s in stages],
+            "block": rec.get("block"), "se_ratio": rec.get("se_ratio"),
+            **({"regnet": rec["regnet"]} if "regnet" in rec else {})}
 
 
 # --- export -----------------------------------------------------------------------------------------
@@ -1087,7 +1158,7 @@ def export_study(study_name: str, storage: str | None = None) -> pd.DataFrame:
 
     st = _load_existing(storage, study_name)
     attrs = st.study.user_attrs
-    trials = st.trials()
+    trials = _read_for_export(st)
     retry_reason = {t.user_attrs["retry_of"]: t.user_attrs.get("retry_reason") for t in trials
                     if "retry_of" in t.user_attrs}
     records = [t.user_attrs.get("record") or {} for t in trials]
@@ -1131,6 +1202,60 @@ def export_study(study_name: str, storage: str | None = None) -> pd.DataFrame:
         row["datetime_complete"] = t.datetime_complete.isoformat(timespec="seconds") if t.datetime_complete else None
         rows.append(row)
     return pd.DataFrame(rows, columns=columns)
+
+
+@dataclass
+class _Row:
+    """What export needs of a trial (a FrozenTrial, or a row read straight from an RDB)."""
+
+    number: int
+    state: TrialState
+    user_attrs: dict[str, Any]
+    datetime_start: Any
+    datetime_complete: Any
+
+
+def _read_for_export(st: _Study) -> list[Any]:
+    """The study's trials. On an RDB storage of Optuna 5's schema, two plain SQL queries (trials, and all their
+    user attrs) instead of the ORM, which builds every attribute object: 10,000 trials on PostgreSQL in about
+    a second instead of twenty. Anything unexpected falls back to the storage API."""
+    from optuna.storages import RDBStorage
+
+    inner = st.storage.inner if isinstance(st.storage, RetryingStorage) else st.storage
+    rdb = getattr(inner, "_backend", inner)
+    if isinstance(rdb, RDBStorage):
+        from optuna.storages._rdb import models
+
+        if hasattr(models.TrialModel, "_datetime_start_utc"):  # Optuna 5: naive UTC datetimes
+            try:
+                return st.storage.call(_read_rdb_rows, rdb, st.study_id) if isinstance(
+                    st.storage, RetryingStorage) else _read_rdb_rows(rdb, st.study_id)
+            except StorageError:
+                raise
+            except Exception:  # a schema this code does not know: the ORM path below
+                pass
+    return st.trials()
+
+
+def _read_rdb_rows(rdb: Any, study_id: int) -> list[_Row]:
+    from datetime import UTC
+
+    import sqlalchemy as sa
+
+    def local(value: Any) -> Any:
+        return value.replace(tzinfo=UTC).astimezone().replace(tzinfo=None) if value is not None else None
+
+    with rdb.engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT trial_id, number, state, datetime_start, datetime_complete FROM trials "
+                                    "WHERE study_id = :s ORDER BY trial_id"), {"s": study_id}).all()
+        attrs: dict[int, dict[str, Any]] = {r[0]: {} for r in rows}
+        for trial_id, key, value in conn.execute(sa.text(
+                "SELECT a.trial_id, a.key, a.value_json FROM trial_user_attributes a JOIN trials t ON "
+                "t.trial_id = a.trial_id WHERE t.study_id = :s"), {"s": study_id}):
+            if trial_id in attrs:
+                attrs[trial_id][key] = json.loads(value)
+    return [_Row(number, TrialState[state] if isinstance(state, str) else TrialState(state), attrs[trial_id],
+                 local(start), local(complete)) for trial_id, number, state, start, complete in rows]
 
 
 def write_table(df: pd.DataFrame, path: str | os.PathLike[str]) -> Path:

@@ -82,38 +82,81 @@ def conv_bn(h, w, w_in, w_out, k, stride=1, groups=1):
     return cost + batchnorm(w_out), h2, w2
 
 
+def max_pool(h, ceil_mode: bool):
+    """Output size of a 3x3 stride-2 max-pool: padding 1 (torchvision), or no padding in ceil mode (Caffe)."""
+    return h // 2 if ceil_mode else spatial(h, 2)
+
+
+def stem_cost(h, w, in_channels, stem_width, stem: str, stem_kind: str = "regnet"):
+    """Cost and output size of the stem (mirrors spaces.blocks.make_stem)."""
+    if stem == "small" or stem_kind == "regnet":
+        return conv_bn(h, w, in_channels, stem_width, 3, 2 if stem == "imagenet" else 1)
+    if stem_kind == "deep":
+        half = stem_width // 2
+        cost, h, w = conv_bn(h, w, in_channels, half, 3, 2)
+        c2, h, w = conv_bn(h, w, half, half, 3)
+        c3, h, w = conv_bn(h, w, half, stem_width, 3)
+        cost = cost + c2 + c3
+    else:
+        cost, h, w = conv_bn(h, w, in_channels, stem_width, 7, 2)
+    ceil_mode = stem_kind != "resnet"
+    return cost, max_pool(h, ceil_mode), max_pool(w, ceil_mode)
+
+
 def squeeze_excitation(w_in, w_se) -> Cost:
     """Global pool, 1x1 conv (bias) to w_se, ReLU, 1x1 conv (bias) back, sigmoid: on 1x1 maps."""
     return linear(w_in, w_se) + linear(w_se, w_in)
 
 
 # --- blocks (mirror spaces.blocks) ------------------------------------------------------------------
-def projection(h2, w2, w_in, w_out, stride) -> Cost:
-    """1x1 conv (stride) + BN on the shortcut, present only when width or resolution changes."""
+class BlockOptions(NamedTuple):
+    """The block options of `spaces.config.OPTION_DEFAULTS` (scalars shared by a whole network)."""
+
+    se_reduction: int | None = None
+    stride_1x1: bool = False
+    expand_3x3: bool = False
+    proj_kernel: int = 1
+
+
+DEFAULT_OPTIONS = BlockOptions()
+
+
+def projection(h2, w2, w_in, w_out, stride, kernel: int = 1) -> Cost:
+    """1x1 conv (stride) + BN on the shortcut, present only when width or resolution changes; `kernel` 3
+    makes the strided ones 3x3 (SENet-154)."""
     needed = (w_in != w_out) | (stride != 1)
     weights = w_in * w_out
+    if kernel != 1:
+        weights = weights * np.where(stride != 1, kernel * kernel, 1)
     return Cost(needed * (weights + 2 * w_out), needed * weights * h2 * w2, needed * w_out * h2 * w2)
 
 
-def vanilla_block(h, w, w_in, w_out, stride, bottleneck, group_width, se_ratio):
+def vanilla_block(h, w, w_in, w_out, stride, bottleneck, group_width, se_ratio, opts=DEFAULT_OPTIONS):
     a, h2, w2 = conv_bn(h, w, w_in, w_out, 3, stride)
     b, _, _ = conv_bn(h2, w2, w_out, w_out, 3)
     return a + b, h2, w2
 
 
-def res_basic_block(h, w, w_in, w_out, stride, bottleneck, group_width, se_ratio):
+def res_basic_block(h, w, w_in, w_out, stride, bottleneck, group_width, se_ratio, opts=DEFAULT_OPTIONS):
     cost, h2, w2 = vanilla_block(h, w, w_in, w_out, stride, bottleneck, group_width, se_ratio)
-    return cost + projection(h2, w2, w_in, w_out, stride), h2, w2
+    cost = cost + projection(h2, w2, w_in, w_out, stride, opts.proj_kernel)
+    if opts.se_reduction:
+        cost = cost + squeeze_excitation(w_out, w_out // opts.se_reduction)
+    return cost, h2, w2
 
 
-def res_bottleneck_block(h, w, w_in, w_out, stride, bottleneck, group_width, se_ratio):
+def res_bottleneck_block(h, w, w_in, w_out, stride, bottleneck, group_width, se_ratio, opts=DEFAULT_OPTIONS):
     w_b = w_out // bottleneck
-    a, _, _ = conv_bn(h, w, w_in, w_b, 1)
-    b, h2, w2 = conv_bn(h, w, w_b, w_b, 3, stride, w_b // group_width)
-    c, _, _ = conv_bn(h2, w2, w_b, w_out, 1)
-    cost = a + b + c + projection(h2, w2, w_in, w_out, stride)
+    w_mid = w_out if opts.expand_3x3 else w_b
+    s1, s3 = (stride, 1) if opts.stride_1x1 else (1, stride)
+    a, h1, w1 = conv_bn(h, w, w_in, w_b, 1, s1)
+    b, h2, w2 = conv_bn(h1, w1, w_b, w_mid, 3, s3, w_b // group_width)
+    c, _, _ = conv_bn(h2, w2, w_mid, w_out, 1)
+    cost = a + b + c + projection(h2, w2, w_in, w_out, stride, opts.proj_kernel)
     if se_ratio:
-        cost = cost + squeeze_excitation(w_b, np.rint(se_ratio * w_in).astype(np.int64))
+        cost = cost + squeeze_excitation(w_mid, np.rint(se_ratio * w_in).astype(np.int64))
+    if opts.se_reduction:
+        cost = cost + squeeze_excitation(w_out, w_out // opts.se_reduction)
     return cost, h2, w2
 
 
@@ -121,7 +164,8 @@ BLOCK_COSTS = {"V": vanilla_block, "R": res_basic_block, "X": res_bottleneck_blo
 
 
 # --- whole networks ---------------------------------------------------------------------------------
-def body_cost(block, se_ratio, h, w, w_in, depth, width, stride, bottleneck, group_width):
+def body_cost(block, se_ratio, h, w, w_in, depth, width, stride, bottleneck, group_width,
+              opts: BlockOptions = DEFAULT_OPTIONS):
     """Stem-to-head cost of the stages: arrays of shape (n, S) or lists of per-stage values.
 
     A stage is one strided first block and depth - 1 identical blocks, so its cost is closed form.
@@ -131,20 +175,21 @@ def body_cost(block, se_ratio, h, w, w_in, depth, width, stride, bottleneck, gro
     for i in range(len(depth[0]) if np.ndim(depth) == 2 else len(depth)):
         d, wo, s, b, g = (x[:, i] if np.ndim(x) == 2 else x[i]
                           for x in (depth, width, stride, bottleneck, group_width))
-        first, h, w = block_cost(h, w, w_in, wo, s, b, g, se_ratio)
-        rest, _, _ = block_cost(h, w, wo, wo, 1, b, g, se_ratio)
+        first, h, w = block_cost(h, w, w_in, wo, s, b, g, se_ratio, opts)
+        rest, _, _ = block_cost(h, w, wo, wo, 1, b, g, se_ratio, opts)
         total = total + first + rest.times(d - 1)
         w_in = wo
     return total, w_in
 
 
 def network_cost(block, se_ratio, stem, stem_width, in_channels, num_classes, resolution: Resolution,
-                 depth, width, stride, bottleneck, group_width) -> Cost:
+                 depth, width, stride, bottleneck, group_width, stem_kind: str = "regnet",
+                 opts: BlockOptions = DEFAULT_OPTIONS) -> Cost:
     h, w = (resolution, resolution) if np.ndim(resolution) == 0 else resolution
-    stem_cost, h, w = conv_bn(h, w, in_channels, stem_width, 3, 2 if stem == "imagenet" else 1)
+    stem, h, w = stem_cost(h, w, in_channels, stem_width, stem, stem_kind)
     body, w_last = body_cost(block, se_ratio, h, w, stem_width, depth, width, stride, bottleneck,
-                             group_width)
-    return stem_cost + body + linear(w_last, num_classes)
+                             group_width, opts)
+    return stem + body + linear(w_last, num_classes)
 
 
 def complexity(cfg: NetworkConfig, resolution: Resolution | None = None, in_channels: int | None = None,
@@ -174,18 +219,19 @@ def anynet_complexity(cfg: AnyNetConfig, resolution: Resolution = REFERENCE_RESO
     stages = cfg.stages
     arrays = [np.array([[getattr(s, f) for s in stages]], dtype=np.int64)
               for f in ("depth", "width", "stride", "bottleneck", "group_width")]
+    opts = BlockOptions(cfg.se_reduction, cfg.stride_1x1, cfg.expand_3x3, cfg.proj_kernel)
     cost = network_cost(cfg.block, cfg.se_ratio, stem or cfg.stem, cfg.stem_width,
                         in_channels or cfg.in_channels, num_classes or cfg.num_classes, resolution,
-                        *arrays)
+                        *arrays, stem_kind=cfg.stem_kind, opts=opts)
     return Complexity(*(int(np.asarray(x).reshape(-1)[0]) for x in cost), resolution=resolution)
 
 
 def reference_complexity(cfg: NetworkConfig) -> Complexity:
-    """The paper's setting: 224x224 RGB, ImageNet stem, 1000 classes (other families: their native
-    resolution, e.g. 299 for Inception, 240 for EfficientNet-B1)."""
+    """The paper's setting: 224x224 RGB, ImageNet stem, 1000 classes (other families: the network as
+    published, at its native resolution, e.g. 299 for Inception, 240 for EfficientNet-B1, 16 for LeNet)."""
     if isinstance(cfg, AnyNetConfig):
         return anynet_complexity(cfg, REFERENCE_RESOLUTION, in_channels=3, num_classes=1000, stem="imagenet")
-    cfg = cfg.for_input(3, 1000, small=False)
+    cfg = cfg.for_input(cfg.in_channels, cfg.num_classes, small=False)
     return cfg.analytic(cfg.native_resolution)
 
 

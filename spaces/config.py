@@ -29,6 +29,24 @@ STEMS = {
     "imagenet": "3x3 conv stride 2 + BN + ReLU (224 px inputs)",
     "small": "3x3 conv stride 1 + BN + ReLU (28-32 px inputs)",
 }
+# What the ImageNet stem (stem="imagenet") is; the small stem is always one 3x3 stride-1 conv, no pool.
+STEM_KINDS = {
+    "regnet": "3x3 conv stride 2 + BN + ReLU (RegNet, AnyNet)",
+    "resnet": "7x7 conv stride 2 + BN + ReLU + 3x3 max-pool stride 2, padding 1 (torchvision ResNet)",
+    "senet": "7x7 conv stride 2 + BN + ReLU + 3x3 max-pool stride 2, ceil mode (Caffe, legacy SE-ResNet)",
+    "deep": "3x3 convs stride 2 (stem_width/2), 1 (stem_width/2), 1 (stem_width), each + BN + ReLU, "
+            "+ 3x3 max-pool stride 2, ceil mode (SENet-154)",
+}
+# Block and head options beyond the AnyNet paper's, with their defaults: a config with the defaults
+# serializes exactly as before these options existed (stored studies hash config dicts).
+OPTION_DEFAULTS: dict[str, Any] = {
+    "stem_kind": "regnet",   # see STEM_KINDS
+    "se_reduction": None,    # SE on the block output (after the last BN), width w_out // se_reduction (SENet)
+    "stride_1x1": False,     # X: stride on the first 1x1 conv instead of the 3x3 (Caffe / SE-ResNet)
+    "expand_3x3": False,     # X: the 3x3 group conv widens w_b to the block width (SENet-154)
+    "proj_kernel": 1,        # kernel of strided projection shortcuts (1 or 3); stride-1 ones stay 1x1
+    "head_dropout": 0.0,     # dropout before the classifier (no effect on complexity)
+}
 # Keys of a sampled record that describe it rather than the network; accepted and ignored on input.
 RECORD_KEYS = frozenset({"space", "params", "flops", "acts", "resolution", "regnet", "name", "index", "kind"})
 
@@ -67,6 +85,12 @@ class AnyNetConfig:
     stem_width: int = 32
     in_channels: int = 3
     num_classes: int = 1000
+    stem_kind: str = "regnet"
+    se_reduction: int | None = None
+    stride_1x1: bool = False
+    expand_3x3: bool = False
+    proj_kernel: int = 1
+    head_dropout: float = 0.0
     extra: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)
     kind: ClassVar[str] = "anynet"
 
@@ -103,11 +127,17 @@ class AnyNetConfig:
         """The paper's letter: V, R, X, or Y for X with squeeze-excitation."""
         return "Y" if self.block == "X" and self.se_ratio else self.block
 
+    def options(self) -> dict[str, Any]:
+        """The block / stem / head options (OPTION_DEFAULTS) that differ from their defaults."""
+        return {k: getattr(self, k) for k, v in OPTION_DEFAULTS.items() if getattr(self, k) != v}
+
     def key(self) -> tuple:
         """Hashable identity of the network (used to drop duplicate samples)."""
         stages = tuple(dataclasses.astuple(s) for s in self.stages)
-        return (self.block, self.se_ratio, self.stem, self.stem_width, self.in_channels,
+        base = (self.block, self.se_ratio, self.stem, self.stem_width, self.in_channels,
                 self.num_classes, stages)
+        options = self.options()
+        return (*base, tuple(sorted(options.items()))) if options else base
 
     def replace(self, **changes: Any) -> AnyNetConfig:
         return dataclasses.replace(self, **changes)
@@ -128,6 +158,7 @@ class AnyNetConfig:
             "num_classes": self.num_classes,
             "stages": [dataclasses.asdict(s) for s in self.stages],
         }
+        out.update(self.options())  # only non-default options: older dicts stay byte-identical
         out.update(self.extra)
         return out
 
@@ -170,9 +201,11 @@ class AnyNetConfig:
             block = "X"
             kwargs["se_ratio"] = kwargs.get("se_ratio") or 0.25
         kwargs["block"] = block
-        for k in ("stem_width", "in_channels", "num_classes"):
+        for k in ("stem_width", "in_channels", "num_classes", "proj_kernel"):
             if k in kwargs:
                 kwargs[k] = _as_int(kwargs[k], k)
+        if kwargs.get("se_reduction") is not None:
+            kwargs["se_reduction"] = _as_int(kwargs["se_reduction"], "se_reduction")
         extra = {"regnet": data["regnet"]} if isinstance(data.get("regnet"), Mapping) else {}
         return make_anynet(stages, compatible=compatible, extra=extra, **kwargs)
 
@@ -240,3 +273,41 @@ def _validate(cfg: AnyNetConfig) -> None:
     if cfg.se_ratio and cfg.block != "X":
         # SE is defined on the bottleneck here; keep the promise narrow rather than guess a placement.
         raise ConfigError("se_ratio applies to X blocks only (Y = X + SE)")
+    _validate_options(cfg)
+
+
+def _validate_options(cfg: AnyNetConfig) -> None:
+    if cfg.stem_kind not in STEM_KINDS:
+        raise ConfigError(f"unknown stem_kind {cfg.stem_kind!r}; valid: {', '.join(STEM_KINDS)}")
+    if cfg.stem_kind == "deep" and cfg.stem_width % 2:
+        raise ConfigError(f"the deep stem needs an even stem_width (its first convs have half), got {cfg.stem_width}")
+    red = cfg.se_reduction
+    if red is not None:
+        if isinstance(red, bool) or not isinstance(red, int) or red < 1:
+            raise ConfigError(f"se_reduction must be null or a positive integer, got {red!r}")
+        if cfg.block == "V":
+            raise ConfigError("se_reduction (SE on the block output) applies to R and X blocks, not V")
+        if cfg.se_ratio:
+            raise ConfigError("give se_ratio (SE in the bottleneck, RegNet Y) or se_reduction (SE on the block "
+                              "output, SENet), not both")
+        too_narrow = [s.width for s in cfg.stages if s.width < red]
+        if too_narrow:
+            raise ConfigError(f"se_reduction {red} leaves no SE channels for width {too_narrow[0]}")
+    for name in ("stride_1x1", "expand_3x3"):
+        value = getattr(cfg, name)
+        if not isinstance(value, bool):
+            raise ConfigError(f"{name} must be true or false, got {value!r}")
+        if value and cfg.block != "X":
+            raise ConfigError(f"{name} applies to X (bottleneck) blocks only")
+    if cfg.expand_3x3:
+        for i, s in enumerate(cfg.stages, 1):
+            if s.width % s.groups:
+                raise ConfigError(f"stage {i}: with expand_3x3 the width {s.width} must be a multiple of the "
+                                  f"3x3 conv's {s.groups} groups")
+    if cfg.proj_kernel not in (1, 3) or isinstance(cfg.proj_kernel, bool):
+        raise ConfigError(f"proj_kernel must be 1 or 3, got {cfg.proj_kernel!r}")
+    if cfg.proj_kernel != 1 and cfg.block == "V":
+        raise ConfigError("proj_kernel applies to R and X blocks (V has no shortcut)")
+    p = cfg.head_dropout
+    if isinstance(p, bool) or not isinstance(p, int | float) or not 0 <= p < 1:
+        raise ConfigError(f"head_dropout must be in [0, 1), got {p!r}")

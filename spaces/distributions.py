@@ -28,7 +28,16 @@ class Discrete:
     def sample(self, rng: np.random.Generator, shape: int | tuple[int, ...]) -> np.ndarray:
         cdf = np.cumsum(self.probs)
         idx = np.searchsorted(cdf, rng.random(shape) * cdf[-1], side="right")
-        return np.asarray(self.values)[np.minimum(idx, self.size - 1)]
+        return self._array()[np.minimum(idx, self.size - 1)]
+
+    def _array(self) -> np.ndarray:
+        """The values as an array; tuple values (e.g. depth layouts) as an object array of tuples."""
+        if not any(isinstance(v, tuple) for v in self.values):
+            return np.asarray(self.values)
+        out = np.empty(self.size, dtype=object)
+        for i, v in enumerate(self.values):
+            out[i] = v
+        return out
 
     def sample_nondecreasing(self, rng: np.random.Generator, n: int, length: int) -> np.ndarray:
         """Exact draws of the product distribution conditioned on x_1 <= ... <= x_length.
@@ -58,7 +67,11 @@ class Discrete:
             f"{self.kind} in [{_fmt(v[0])}, {_fmt(v[-1])}] ({len(v)} values)"
 
 
-def _fmt(x: float) -> str:
+def _fmt(x: float | tuple | str) -> str:
+    if isinstance(x, tuple):
+        return "(" + ", ".join(_fmt(v) for v in x) + ")"
+    if isinstance(x, str | bool):
+        return str(x)
     return str(int(x)) if float(x).is_integer() else f"{x:g}"
 
 

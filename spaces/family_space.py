@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -37,15 +37,18 @@ class ConfigBatch:
     def __len__(self) -> int:
         return len(self.configs)
 
-    def cost(self, resolution: Resolution | None = None, in_channels: int = 3, num_classes: int = 1000,
-             stem: str = "imagenet") -> Cost:
+    def cost(self, resolution: Resolution | None = None, in_channels: int | None = None,
+             num_classes: int | None = None, stem: str = "imagenet") -> Cost:
+        """Complexity of each config; by default as published (its own channels and classes, the
+        ImageNet-size network at the space's resolution)."""
         res = self.resolution if resolution is None else resolution
         memo: dict[tuple, tuple[int, int, int]] = {}
         rows = []
         for cfg in self.configs:
             key = cfg.key()
             if key not in memo:
-                c = cfg.for_input(in_channels, num_classes, small=stem == "small").analytic(res)
+                c = cfg.for_input(in_channels or cfg.in_channels, num_classes or cfg.num_classes,
+                                  small=stem == "small").analytic(res)
                 memo[key] = (c.params, c.flops, c.acts)
             rows.append(memo[key])
         arr = np.asarray(rows, dtype=np.int64).reshape(-1, 3)
@@ -79,6 +82,7 @@ class FamilySpace(DesignSpace):
     resolution: int | None = None  # where complexity is counted (default: the base's native resolution)
     paper_size: float | None = None
     batch: int = 256                # candidates per draw (each is counted on its own graph)
+    stale_batches: ClassVar[int] = 40  # draws in a row without a new config: the space is exhausted
     default_flops_band: ClassVar[tuple[float, float] | None] = None
 
     def __post_init__(self) -> None:
@@ -116,10 +120,19 @@ class FamilySpace(DesignSpace):
         return ConfigBatch(configs, self.reference_resolution)
 
     def suggest(self, trial: Any) -> NetworkConfig:
-        """Define-by-run for `nas search`: one categorical suggestion per parameter."""
-        values = {k: trial.suggest_categorical(k, [_plain(v) for v in d.values]) for k, d in self.params.items()}
+        """Define-by-run for `nas search`: one categorical suggestion per parameter (structured values
+        such as depth layouts are suggested by their label, since Optuna's choices must be plain)."""
+        values = {k: suggest_choice(trial, k, d.values) for k, d in self.params.items()}
         values.update({k: f(values) for k, f in self.derived.items()})
         return self.base.replace(**values)
+
+
+def suggest_choice(trial: Any, name: str, choices: Sequence[Any]) -> Any:
+    plain = [_plain(v) for v in choices]
+    if all(v is None or isinstance(v, bool | int | float | str) for v in plain):
+        return trial.suggest_categorical(name, plain)
+    labels = {str(v): v for v in plain}
+    return labels[trial.suggest_categorical(name, list(labels))]
 
 
 def _plain(x: Any) -> Any:

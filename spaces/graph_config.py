@@ -88,17 +88,28 @@ class GraphConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> GraphConfig:
-        if not isinstance(data, Mapping):
-            raise ConfigError(f"a config must be a JSON object, got {type(data).__name__}")
-        fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-        unknown = set(data) - set(fields) - RECORD_KEYS
-        if unknown:
-            raise ConfigError(f"{cls.kind}: unknown config key(s) {sorted(unknown)}; valid: {sorted(fields)}")
-        kwargs = {k: _tuples(v) for k, v in data.items() if k in fields}
-        try:
-            return cls(**kwargs)
-        except TypeError as e:
-            raise ConfigError(f"{cls.kind}: {e}") from None
+        kwargs = {k: _tuples(v) for k, v in config_fields(cls, data).items()}
+        return construct(cls, kwargs)
+
+
+def config_fields(cls: type, data: Mapping[str, Any]) -> dict[str, Any]:
+    """The entries of a config dict that are fields of `cls` (a frozen dataclass with a `kind`); record
+    keys (space, params, ...) are ignored, anything else is an error naming the valid keys."""
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"a config must be a JSON object, got {type(data).__name__}")
+    fields = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(data) - fields - RECORD_KEYS
+    if unknown:
+        raise ConfigError(f"{cls.kind}: unknown config key(s) {sorted(unknown)}; valid: {sorted(fields)}")
+    return {k: v for k, v in data.items() if k in fields}
+
+
+def construct(cls: type, kwargs: Mapping[str, Any]) -> Any:
+    """cls(**kwargs) with a wrong-typed or missing argument reported as a ConfigError."""
+    try:
+        return cls(**kwargs)
+    except TypeError as e:
+        raise ConfigError(f"{cls.kind}: {e}") from None
 
 
 def _plain(x: Any) -> Any:

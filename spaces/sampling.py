@@ -89,9 +89,13 @@ def sample(space: DesignSpace, n: int, seed: int = 0, bands: list[Band] | None =
     tried = in_band = duplicates = 0
     lo_seen = {m: math.inf for m in METRICS}
     hi_seen = {m: -math.inf for m in METRICS}
+    stale_limit = getattr(space, "stale_batches", None)  # small finite spaces: stop once nothing new comes
+    stale = 0
     while len(records) < n:
-        if tried >= max_candidates:
-            raise SamplingError(_infeasible(space, n, len(records), tried, bands, lo_seen, hi_seen))
+        if tried >= max_candidates or (stale_limit and stale >= stale_limit):
+            raise SamplingError(_infeasible(space, n, len(records), tried, bands, lo_seen, hi_seen,
+                                            exhausted=tried < max_candidates))
+        found = len(records)
         size = getattr(space, "batch", BATCH)  # family spaces count each candidate's graph: smaller batches
         tried += size
         batch = space.draw(rng, size)
@@ -117,12 +121,15 @@ def sample(space: DesignSpace, n: int, seed: int = 0, bands: list[Band] | None =
                 progress(1)
             if len(records) == n:
                 break
+        stale = stale + 1 if len(records) == found else 0
     return SampleResult(records, tried, in_band, duplicates, time.perf_counter() - start, bands)
 
 
 def _record(space: DesignSpace, kept: Candidates, j: int, cost: dict[str, int], index: int) -> dict:
     cfg = kept.config(j)
     resolution = getattr(space, "reference_resolution", REFERENCE_RESOLUTION)
+    if getattr(space, "per_config_resolution", False):  # e.g. MobileNet's resolution multiplier
+        resolution = cfg.native_resolution
     out: dict[str, Any] = {"index": index, "space": space.name, **cost, "resolution": resolution}
     out.update(cfg.to_dict())
     return out
@@ -135,10 +142,14 @@ def _si(x: float) -> str:
     return f"{x:g}"
 
 
-def _infeasible(space, n, found, tried, bands, lo_seen, hi_seen) -> str:
+def _infeasible(space, n, found, tried, bands, lo_seen, hi_seen, exhausted: bool = False) -> str:
     covered = ", ".join(f"{m} {_si(lo_seen[m])}..{_si(hi_seen[m])}" for m in METRICS
                         if math.isfinite(lo_seen[m]))
     wanted = "; ".join(str(b) for b in bands) or "no band"
+    if exhausted:
+        return (f"{space.name} holds only {found} distinct configs with {wanted} (no new one in the last "
+                f"{space.stale_batches} draws, {tried:,} candidates; they covered {covered}); ask for at most "
+                f"{found} or widen the band")
     return (f"found only {found} of {n} distinct configs of {space.name} with {wanted} after {tried:,} "
             f"candidates (they covered {covered}); widen or move the band, ask for fewer configs, or "
             f"raise --max-candidates")

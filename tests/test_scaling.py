@@ -1,0 +1,137 @@
+"""Compound scaling: reference rounding, the (alpha, beta, gamma) grid, `nas scale`, the effnet_scaling space."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+
+import pytest
+
+from nas.cli import main
+from spaces import ConfigError, complexity, get_config, get_space, sample
+from spaces.mbconv import mbconv
+from spaces.scaling import compound, family, grid_points, round_depth, scale
+
+
+def test_b7_by_the_reference_rules():
+    """EfficientNet-B7 (width 2.0, depth 3.1): channels make_divisible(c * 2), layers ceil(n * 3.1)."""
+    b7 = scale(get_config("efficientnet_b0"), depth=3.1, width=2.0)
+    assert [s.width for s in b7.stages] == [32, 48, 80, 160, 224, 384, 640]
+    assert [s.depth for s in b7.stages] == [4, 7, 7, 10, 10, 13, 4]
+    assert (b7.stem_width, b7.head_width) == (64, 2560)
+    assert b7 == get_config("efficientnet_b7").replace(resolution=224, dropout=0.2)
+
+
+def test_b3_widths_and_depths():
+    b3 = get_config("efficientnet_b3")
+    assert [s.width for s in b3.stages] == [24, 32, 48, 96, 136, 232, 384]  # 16 x 1.2 = 19.2 rounds up to 24
+    assert [s.depth for s in b3.stages] == [2, 3, 3, 5, 5, 6, 2]
+    assert (b3.stem_width, b3.head_width, b3.resolution, b3.dropout) == (40, 1536, 300, 0.3)
+    assert round_depth(3, 1.4) == 5 and round_depth(1, 1.0) == 1
+
+
+def test_compound_reports_flops_next_to_ideal_growth():
+    s = compound(get_config("efficientnet_b0"), 1, 1.2, 1.1, 1.15)
+    assert s.resolution == 256  # 224 x 1.15 = 257.6, to a multiple of 8
+    assert [x.depth for x in s.config.stages] == [2, 3, 3, 4, 4, 5, 2]
+    assert s.ideal_growth == pytest.approx(1.2 * 1.1 ** 2 * 1.15 ** 2)
+    assert s.complexity == complexity(s.config, 256) and s.config.resolution == 256
+    assert s.flops_growth == pytest.approx(s.complexity.flops / 385_814_752)
+    assert compound(get_config("efficientnet_b0"), 0, 1.2, 1.1, 1.15).complexity.flops == 385_814_752
+    fam = family(get_config("efficientnet_b0"), 1.2, 1.1, 1.15)
+    assert [f.phi for f in fam] == list(range(1, 8))
+    assert all(a.complexity.flops < b.complexity.flops for a, b in itertools.pairwise(fam))
+
+
+def test_scale_anynet_and_regnet():
+    base = get_config("regnetx_400mf")
+    s = compound(base, 1, 1.2, 1.1, 1.15)
+    assert s.resolution == 256 and s.config.kind == "anynet"
+    assert [x.depth for x in s.config.stages] == [math.ceil(x.depth * 1.2) for x in base.stages]
+    for x in s.config.stages:  # the group-width compatibility step keeps it buildable
+        assert (x.width // x.bottleneck) % x.group_width == 0
+    assert s.complexity == complexity(s.config, 256)
+    with pytest.raises(ConfigError, match="positive"):
+        scale(base, width=0)
+
+
+def test_grid_honours_the_constraint():
+    points = grid_points(0.05, 0.1)
+    brute = [(1 + i / 20, 1 + j / 20, 1 + k / 20) for i in range(40) for j in range(40) for k in range(40)]
+    expected = [p for p in brute if abs(p[0] * p[1] ** 2 * p[2] ** 2 - 2) <= 0.1 + 1e-12]
+    assert len(points) == len(expected) == 111
+    for a, b, g in points:
+        assert min(a, b, g) >= 1 and abs(a * b * b * g * g - 2) <= 0.1 + 1e-12
+        assert all(abs(round((x - 1) / 0.05) * 0.05 + 1 - x) < 1e-9 for x in (a, b, g))
+    assert (1.2, 1.1, 1.15) in points and (2.0, 1.0, 1.0) in points
+    assert grid_points(0.5, 0.3) == [(1.0, 1.0, 1.5), (1.0, 1.5, 1.0), (2.0, 1.0, 1.0)]
+    with pytest.raises(ConfigError, match="tolerance"):
+        grid_points(0.05, 2)
+
+
+def test_effnet_scaling_space_samples_rules_under_the_constraint():
+    space = get_space("effnet_scaling")
+    records = sample(space, 10, seed=0).records
+    for r in records:
+        sc = r["scaling"]
+        assert abs(sc["alpha"] * sc["beta"] ** 2 * sc["gamma"] ** 2 - 2) <= 0.1 + 1e-9
+        cfg = get_config(r)
+        assert complexity(cfg).flops == r["flops"] and cfg.resolution == r["resolution"]
+    assert len({json.dumps(r["scaling"]) for r in records}) == 10
+
+
+def test_cli_scale_phi(capsys):
+    assert main(["scale", "--base", "efficientnet_b0", "--phi", "1", "--alpha", "1.2", "--beta", "1.1",
+                 "--gamma", "1.15", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["resolution"] == 256 and out["ideal_growth"] == pytest.approx(1.9203, abs=1e-4)
+    assert out["config"]["kind"] == "mbconv" and out["flops"] > 385_814_752
+    assert main(["scale", "--base", "efficientnet_b0", "--phi", "2"]) == 0
+    text = capsys.readouterr().out
+    assert "ideal (alpha beta^2 gamma^2)^phi" in text and "resolution 224 -> 296" in text
+
+
+def test_cli_scale_errors(capsys):
+    assert main(["scale", "--base", "efficientnet_b0"]) == 2
+    assert "give --phi" in capsys.readouterr().err
+    assert main(["scale", "--base", "efficientnet_b0", "--grid", "--phi", "1", "--dry-run"]) == 2
+    assert "leave out --phi" in capsys.readouterr().err
+    assert main(["scale", "--base", "efficientnet_bx", "--phi", "1"]) == 2
+    assert "unknown model" in capsys.readouterr().err
+    assert main(["scale", "--base", "vgg16", "--phi", "1"]) == 2
+    assert "scaling supports" in capsys.readouterr().err
+
+
+def test_cli_grid_dry_run(capsys):
+    assert main(["scale", "--base", "efficientnet_b0", "--grid", "--dry-run"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("111 grid points for efficientnet_b0")
+    assert len(lines) == 2 + 111 and "flops_growth" in lines[1]
+    assert main(["scale", "--base", "efficientnet_b0", "--grid", "--dry-run", "--step", "0.5", "--tolerance", "0.3",
+                 "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [(p["alpha"], p["beta"], p["gamma"]) for p in out["points"]] == [(1.0, 1.0, 1.5), (1.0, 1.5, 1.0),
+                                                                           (2.0, 1.0, 1.0)]
+    assert out["points"][0]["resolution"] == 336 and out["points"][2]["depth"] == 32
+
+
+def test_cli_grid_trains_a_resumable_study(tmp_path, capsys):
+    base = mbconv(["mb1_k3_s1_c8_n1_se0.25", "mb3_k3_s2_c16_n1_se0.25"], stem_width=8, head_width=32)
+    path = tmp_path / "tiny.json"
+    path.write_text(json.dumps(base.to_dict()))
+    args = ["scale", "--base", str(path), "--grid", "--step", "0.5", "--tolerance", "0.3", "--top", "2",
+            "--repeats", "2", "--dataset", "synthetic:64", "--epochs", "1", "--train-size", "64", "--test-size", "16",
+            "--batch-size", "32", "--device", "cpu", "--threads", "1", "--storage", str(tmp_path / "s.journal"),
+            "--json"]
+    assert main(args) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["study"] == "scale-tiny-grid-s0" and out["points"] == 3 and out["trained"] == 3 + 2
+    assert [r["seeds"] for r in out["ranking"]] == [2, 2, 1]
+    assert out["best"] == out["ranking"][0] and [f["phi"] for f in out["family"]] == list(range(1, 8))
+    assert main(args) == 0  # resumed: nothing left to train
+    again = json.loads(capsys.readouterr().out)
+    assert again["trained"] == 0 and again["ranking"] == out["ranking"]
+    assert main(args[:-1]) == 0
+    text = capsys.readouterr().out
+    assert "best: alpha" in text and "family of" in text
