@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from analysis.errors import AnalysisError
 from nas.argtypes import positive_int, value_range
+
+EFIT_AUTO_LIMIT = 2000  # models; the per-model RegNet fit takes ~17 ms each
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -41,7 +45,10 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
                    help="failed trials: leave them out (default) or count them as error 1.0")
     p.add_argument("--bootstrap", type=positive_int, default=1000, metavar="N",
                    help="bootstrap resamples for bands and intervals, and KS permutations (default 1000)")
-    p.add_argument("--no-efit", action="store_true", help="skip fitting RegNet parameters to every model")
+    p.add_argument("--efit", choices=["auto", "on", "off"], default="auto",
+                   help=f"fit RegNet parameters to every model for an e_fit column (~17 ms a model): auto = on "
+                        f"up to {EFIT_AUTO_LIMIT:,} models in all (default), on, off")
+    p.add_argument("--no-efit", dest="efit", action="store_const", const="off", help="same as --efit off")
     p.add_argument("--seed", type=int, default=0, help="seed of every resampling (default 0)")
     p.add_argument("--out", "-o", default="results/analysis", help="output folder (default results/analysis)")
     p.add_argument("--storage", default=None, help="study storage URL for study inputs")
@@ -85,7 +92,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     try:
         summary = analyze(frames, args.out, normalize=args.normalize, bins=args.bins, value_range=args.range,
                           log_bins=args.log_bins, failed=args.failed, n_boot=args.bootstrap, n_perm=args.bootstrap,
-                          efit=not args.no_efit, seed=args.seed, marks=marks)
+                          efit=_want_efit(args.efit, frames), seed=args.seed, marks=marks)
     except AnalysisError as e:
         hint = " (--bins N, --range LO:HI, or --normalize none)" if "fewer bins" in str(e) else ""
         raise AnalysisError(f"{e}{hint}") from None
@@ -223,3 +230,13 @@ def _numbers(text: str) -> list[float]:
     return values
 
 
+def _want_efit(choice: str, frames: Mapping[str, Any]) -> bool:
+    """e_fit costs a RegNet fit per model; past EFIT_AUTO_LIMIT models `auto` skips it (and says so)."""
+    if choice != "auto":
+        return choice == "on"
+    total = sum(len(f) for f in frames.values())
+    if total > EFIT_AUTO_LIMIT:
+        print(f"nas analyze: {total:,} models: skipping the per-model RegNet fit (e_fit; about "
+              f"{total * 0.017:.0f} s); pass --efit on to compute it", file=sys.stderr)
+        return False
+    return True

@@ -3,12 +3,14 @@
     .venv/bin/python bench/cluster.py [--n 8] [--bookkeeping 100] [--large 10000] [--storages journal,postgres]
                                       [--postgres URL] [--sections scaling,overhead,large] [--json]
 
-Prints (1) throughput with 1 and 2 workers on this machine (`nas sample --workers K --threads 1`, real proxy
-training on a tiny schedule, trials per minute; one torch thread per worker, so that K measures processes); (2) storage overhead per trial: the seconds a worker spends in the
-storage per trial (claim, checks, start, result; the `storage_seconds` each trial records) next to its
-training seconds, and the pure bookkeeping rate with an instant stand-in trainer; (3) the largest study:
-LARGE complete trials written through the storage API with the user attrs a real sweep records, then the
-wall time of `nas export` (Parquet) and `nas analyze` on it (goal: 10,000 trials in under 30 s together).
+Prints (1) throughput with 1 and 2 workers on this machine (`nas sample --workers K --threads 1`: real proxy
+training on a tiny schedule, one torch thread per worker so that K counts processes; trials per minute, and
+each trial's training seconds next to its storage seconds); (2) storage overhead per trial with an instant
+stand-in trainer: everything a trial costs besides training, and the storage operations and seconds per
+trial (queueing, claiming, checks, heartbeats, the result); (3) the largest study: LARGE complete trials
+written through the storage API with the user attrs a real sweep records, then the wall time of `nas export`
+(Parquet) and `nas analyze --no-efit` on it (goal: 10,000 trials in under 30 s together), and of the default
+`nas analyze`, which also fits RegNet parameters to every model.
 
 PostgreSQL: --postgres URL uses an existing database; otherwise a throw-away server is started on loopback
 (tests/pg_server.py, Debian's binaries) and stopped at the end.
@@ -36,7 +38,7 @@ import optuna  # noqa: E402
 from optuna.distributions import IntDistribution  # noqa: E402
 from optuna.trial import FrozenTrial, TrialState  # noqa: E402
 
-from nas.storage import open_storage  # noqa: E402
+from nas.storage import RetryingStorage, open_storage  # noqa: E402
 from nas.sweep import _bands_json, _digest, run_sweep  # noqa: E402
 from nas.trainer import Schedule, TrainResult, adapt_config  # noqa: E402
 from spaces import Band, complexity, get_space, sample  # noqa: E402
@@ -120,23 +122,28 @@ def instant_train(cfg, dataset, schedule, seed=0, device="cpu", threads=None):
 
 
 def bookkeeping(n: int, storages: list[str], tmp: Path, fresh_pg) -> list[dict]:
-    """One worker, an instant trainer: everything a trial costs besides training."""
+    """One worker in this process, an instant trainer: everything a trial costs besides training, and all the
+    storage operations of the sweep (queueing, claiming, checks, heartbeats, the result) per trial."""
     rows = []
     for kind in storages:
         url = storage_url(kind, tmp, fresh_pg)
+        calls0, seconds0 = RetryingStorage.totals()
         start = time.perf_counter()
         summary = run_sweep(SPACE, n, bands=TINY_BANDS, dataset="synthetic:256", schedule=TINY, storage=url,
                             workers=1, device="cpu", progress=False, train_fn=instant_train, heartbeat_interval=2.0,
                             grace_period=60.0)
         wall = time.perf_counter() - start
+        calls1, seconds1 = RetryingStorage.totals()
         done, span = trial_span(url, summary.study)
         per_trial = [t.user_attrs["storage_seconds"] for t in done]
         rows.append({"storage": kind, "trials": len(done), "wall_s": round(wall, 2),
                      "trial_s_mean": round(span / len(done), 4),
-                     "storage_s_median": round(statistics.median(per_trial), 4),
-                     "storage_s_p90": round(sorted(per_trial)[int(0.9 * len(per_trial))], 4)})
+                     "storage_calls_per_trial": round((calls1 - calls0) / len(done), 1),
+                     "storage_s_per_trial": round((seconds1 - seconds0) / len(done), 4),
+                     "storage_s_before_result_median": round(statistics.median(per_trial), 4)})
         print(f"  {kind:<9} {len(done)} trials with an instant trainer: {span / len(done) * 1000:.0f} ms per trial, "
-              f"storage {statistics.median(per_trial) * 1000:.0f} ms (median)", flush=True)
+              f"of which {(seconds1 - seconds0) / len(done) * 1000:.0f} ms in {(calls1 - calls0) / len(done):.0f} "
+              "storage operations", flush=True)
     return rows
 
 

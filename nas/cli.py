@@ -452,6 +452,9 @@ def _sweep(args: argparse.Namespace) -> int:
     out = summary.to_dict()
     if args.json:
         print(json.dumps(out))
+    elif summary.jobs and not summary.worker_exit_codes:  # submitted to Slurm, not waited for
+        print(f"study {summary.study} in {summary.storage}: {summary.complete}/{summary.n} complete, "
+              f"{summary.failed} failed; {len(summary.jobs)} worker jobs submitted ({', '.join(summary.jobs)})")
     else:
         best = (f"best error {summary.best_error:.4f} (trial {summary.best_trial})"
                 if summary.best_error is not None else "no complete trial")

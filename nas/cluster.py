@@ -23,6 +23,7 @@ import re
 import shutil
 import signal
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -181,11 +182,18 @@ class Launcher:
         job = dataclasses.replace(job, storage=absolute_storage(job.storage), workers=jobs,
                                   data_dir=str(Path(job.data_dir).absolute()) if job.data_dir else None)
         executor = _executor(options, job.study, jobs)
+        # Local jobs are this terminal's processes: they start with SIGINT ignored, so that Ctrl-C reaches
+        # only this process, which stops each of them once with SIGTERM (as `--workers` does).
+        local = options.launcher == "local" and threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if local else None
         try:
             submitted = executor.map_array(run_worker, [job] * jobs, list(range(jobs)))
         except Exception as e:  # submitit.core.utils.FailedSubmissionError, sbatch's errors, ...
             text = (str(e).strip().splitlines() or [type(e).__name__])[-1]
             raise LaunchError(f"submitting {jobs} worker jobs to {options.launcher} failed: {text}") from None
+        finally:
+            if local:
+                signal.signal(signal.SIGINT, previous)
         ids = [str(j.job_id) for j in submitted]
         log_dir = str(Path(options.job_dir).expanduser().absolute() / job.study)
         where = "Slurm" if options.launcher == "slurm" else "local processes"
@@ -202,8 +210,10 @@ class Launcher:
             if options.launcher != "local":
                 self.log(f"stopped waiting; the Slurm jobs keep running (scancel {ids[0].split('_')[0]} stops them)")
                 return LaunchResult(ids, [], [], False, log_dir)
-            for j in submitted:
-                j.cancel(check=False)  # SIGINT: the worker marks its trial interrupted and queues it again
+            for j in submitted:  # the controller passes SIGTERM on: the worker marks its trial interrupted
+                process = getattr(j, "_process", None)
+                if process is not None and process.poll() is None:
+                    process.send_signal(signal.SIGTERM)
             deadline = time.monotonic() + 30
             while not all(j.done() for j in submitted) and time.monotonic() < deadline:
                 time.sleep(0.2)
@@ -248,8 +258,9 @@ def run_worker(job: _Job, k: int = 0) -> dict[str, Any]:
     from spaces.errors import ConfigError
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    for sig in (signal.SIGTERM, signal.SIGUSR2):
-        signal.signal(sig, _raise_interrupt)
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGUSR2):
+            signal.signal(sig, _raise_interrupt)
     device_index = k
     if "SLURM_JOB_ID" in os.environ:
         # a Slurm job owns its allocation: all its CPUs for its worker(s), one GPU per task

@@ -294,7 +294,11 @@ class RetryingStorage(BaseStorage):
     """An Optuna storage whose operations are retried with exponential back-off while they fail transiently
     (`is_transient`), for at most `patience` seconds per operation; then a StorageError. Everything else is
     the wrapped storage's (`inner`). It also counts the seconds each thread spends in the storage
-    (`spent()`), for the per-trial storage overhead the sweep records."""
+    (`spent()`), for the per-trial storage overhead the sweep records, and, over all instances and threads
+    of the process, the calls and seconds (`RetryingStorage.totals()`)."""
+
+    _calls_total = 0
+    _seconds_total = 0.0
 
     def __init__(self, inner: BaseStorage, name: str, patience: float = DEFAULT_PATIENCE,
                  log: Callable[[str], None] | None = None) -> None:
@@ -323,7 +327,7 @@ class RetryingStorage(BaseStorage):
                     now = time.monotonic()
                     first = now if first is None else first
                     tries += 1
-                    self._outage(e, now)
+                    self.note_failure(e)
                     if now - first >= self.patience:
                         with self._outage_lock:
                             self._outage_since = None
@@ -334,24 +338,36 @@ class RetryingStorage(BaseStorage):
                     delay = min(2 * delay, MAX_DELAY)
                     continue
                 if first is not None:
-                    self._recovered()
+                    self.note_success()
                 return result
         finally:
             ident = threading.get_ident()
-            self._spent[ident] = self._spent.get(ident, 0.0) + time.perf_counter() - start
+            took = time.perf_counter() - start
+            self._spent[ident] = self._spent.get(ident, 0.0) + took
+            RetryingStorage._calls_total += 1
+            RetryingStorage._seconds_total += took
+
+    @staticmethod
+    def totals() -> tuple[int, float]:
+        """(calls, seconds) of every RetryingStorage operation of this process so far."""
+        return RetryingStorage._calls_total, RetryingStorage._seconds_total
 
     def spent(self) -> float:
         """Seconds the calling thread has spent in storage operations (retries and waits included)."""
         return self._spent.get(threading.get_ident(), 0.0)
 
-    def _outage(self, e: BaseException, now: float) -> None:
+    def note_failure(self, e: BaseException) -> None:
+        """Say once (per outage) that the storage is failing; also for callers that do not retry (heartbeats)."""
         with self._outage_lock:
             if self._outage_since is None:
-                self._outage_since = now
+                self._outage_since = time.monotonic()
                 self.log(f"storage {self.name!r} is failing ({reason(e)}); retrying with back-off for up to "
                          f"{self.patience:g} s")
 
-    def _recovered(self) -> None:
+    def note_success(self) -> None:
+        """Say that the storage answers again, if it was failing."""
+        if self._outage_since is None:
+            return
         with self._outage_lock:
             if self._outage_since is not None:
                 self.log(f"storage {self.name!r} answers again after {time.monotonic() - self._outage_since:.1f} s")

@@ -85,7 +85,7 @@ if TYPE_CHECKING:
     from nas.trainer import Schedule
 
 __all__ = [
-    "GRACE_PERIOD", "HEARTBEAT_INTERVAL", "OBJECTIVES", "SAMPLERS", "SearchSummary", "StorageError",
+    "GRACE_PERIOD", "HEARTBEAT_INTERVAL", "OBJECTIVES", "SAMPLERS", "Launcher", "SearchSummary", "StorageError",
     "SweepError", "SweepSummary", "default_search_name", "default_study_name", "export_study", "open_storage",
     "pareto_front", "parse_objectives", "run_search", "run_sweep", "suggest_config", "write_table",
 ]
@@ -357,6 +357,7 @@ class _Heartbeat:
     transiently (the storage restarting) is skipped, not retried, so that stopping never waits on it."""
 
     def __init__(self, storage: BaseStorage, trial_id: int, interval: float) -> None:
+        self.wrapper = storage if isinstance(storage, RetryingStorage) else None
         self.storage = storage.inner if isinstance(storage, RetryingStorage) else storage
         self.trial_id, self.interval = trial_id, interval
         self._stop = threading.Event()
@@ -376,8 +377,12 @@ class _Heartbeat:
                 self.storage.set_trial_user_attr(self.trial_id, "heartbeat", time.time())
             except Exception as e:
                 if is_transient(e):  # the storage is restarting: beat again later
+                    if self.wrapper is not None:
+                        self.wrapper.note_failure(e)
                     continue
                 return  # the trial was finished elsewhere (declared stale)
+            if self.wrapper is not None:
+                self.wrapper.note_success()
 
 
 def _fail_stale(st: _Study, grace_period: float, requeue: bool) -> list[int]:

@@ -349,3 +349,14 @@ def test_cli_fit_regnet(capsys):
     assert code == 0 and json.loads(capsys.readouterr().out)["d"] == 6
     with pytest.raises(SystemExit):                                         # argparse: exactly one source
         run_cli(["fit-regnet"])
+
+
+def test_efit_auto_skips_large_populations(capsys):
+    from analysis.commands import EFIT_AUTO_LIMIT, _want_efit
+
+    small = {"a": pd.DataFrame({"error": np.zeros(10)})}
+    large = {"a": pd.DataFrame({"error": np.zeros(EFIT_AUTO_LIMIT)}), "b": pd.DataFrame({"error": np.zeros(1)})}
+    assert _want_efit("auto", small) and not _want_efit("off", small)
+    assert not _want_efit("auto", large)
+    assert "--efit on" in capsys.readouterr().err
+    assert _want_efit("on", large)
