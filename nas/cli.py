@@ -137,6 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="sampler and training seed")
     p.add_argument("--population-size", type=positive_int, default=None,
                    help="NSGA-II population (default n/4, between 4 and 50)")
+    p.add_argument("--max-rejected", type=positive_int, default=None,
+                   help="stop after this many pruned proposals in a row (default: 200 + 50 n, more for spaces "
+                        "whose band holds few of their configs)")
     _add_band_args(p)
     p.add_argument("--json", action="store_true", help="print the summary and the front as one JSON object")
     _add_study_args(p)
@@ -520,7 +523,8 @@ def cmd_search(args: argparse.Namespace) -> int:
         options = _stored_options(args)
         try:
             summary = run_search(space, args.n, sampler=args.sampler, objectives=objectives, seed=args.seed,
-                                 bands=bands, population_size=args.population_size, **options)
+                                 bands=bands, population_size=args.population_size,
+                                 max_rejected=args.max_rejected, **options)
         except KeyboardInterrupt:
             print("nas search: interrupted; the running trial was marked FAIL (interrupted): run the same "
                   "command to go on", file=sys.stderr)

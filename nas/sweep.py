@@ -982,6 +982,24 @@ def _search_counts(trials: Iterable[FrozenTrial]) -> tuple[int, int, int]:
     return complete, failed, pruned
 
 
+def band_acceptance(space: DesignSpace, bands: Sequence[Band], draws: int = 4096) -> float:
+    """Fraction of the space's random draws inside every band (seeded, so the default is stable)."""
+    if not bands:
+        return 1.0
+    import numpy as np
+
+    from spaces.sampling import METRICS
+
+    batch = space.draw(np.random.default_rng(0), min(draws, getattr(space, "batch", draws) * 4))
+    if not len(batch):
+        return 0.0
+    cost = dict(zip(METRICS, batch.cost(), strict=True))
+    ok = np.ones(len(batch), dtype=bool)
+    for band in bands:
+        ok &= band.mask(np.asarray(cost[band.metric]))
+    return float(ok.mean())
+
+
 def run_search(space: str | DesignSpace, n: int, *, sampler: str = "tpe", objectives: Sequence[str] = ("error",),
                seed: int = 0, bands: Sequence[Band] | None = None, dataset: str = "fashion-mnist",
                data_dir: str | None = None, schedule: Schedule | None = None, study: str | None = None,
@@ -994,7 +1012,9 @@ def run_search(space: str | DesignSpace, n: int, *, sampler: str = "tpe", object
 
     Proposals outside the complexity `bands` (default: the space's), RegNet settings without the space's
     number of stages and configs already trained are closed as PRUNED without training and not counted;
-    more than `max_rejected` of them in a row (default 200 + 50 n) stop the search with an error. Several
+    more than `max_rejected` of them in a row (default 200 + 50 n, or 20 / the band's acceptance rate among
+    the space's random draws when that is more: spaces whose band holds 0.5% of them) stop the search with
+    an error. Several
     objectives (e.g. error, flops) make a multi-objective study; the summary's `pareto` lists the best
     trials (the Pareto front). Re-running continues the study up to `n`.
     """
@@ -1027,7 +1047,7 @@ def run_search(space: str | DesignSpace, n: int, *, sampler: str = "tpe", object
     st.study.sampler = _make_sampler(sampler, (seed * 1_000_003 + len(st.trials())) % 2**32, population_size)
     train_fn = train_fn or train
     threads = threads or default_threads(1)
-    max_rejected = max_rejected or 200 + 50 * n
+    max_rejected = max_rejected or max(200 + 50 * n, round(20 / max(band_acceptance(space, bands), 1e-4)))
     complete, failed, _ = _search_counts(st.trials())
     before = complete + failed
     bar = _Progress(n, min(before, n), name, progress)
@@ -1043,7 +1063,7 @@ def run_search(space: str | DesignSpace, n: int, *, sampler: str = "tpe", object
             if rejected >= max_rejected:
                 raise SweepError(f"{rejected} proposals in a row were pruned (out of band, invalid or already "
                                  f"trained) in {space.name} with {_bands_text(_bands_json(bands))}; widen the "
-                                 "band or use another sampler")
+                                 "band, use another sampler or raise --max-rejected")
             if _search_one(st, space, bands, objectives, data, schedule, seed, device, threads,
                            heartbeat_interval, train_fn):
                 rejected = 0

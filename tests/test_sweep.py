@@ -381,3 +381,13 @@ def test_stored_command_errors_are_one_line(tmp_path, capsys, argv, message):
     assert code == 2 and message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
     if argv[1] == "--study" and argv[2] == "nope":
         assert "Studies there: anynetx_e-s0 (sample, 1 trials)" in err
+
+
+def test_band_acceptance_sets_the_search_patience():
+    from nas.sweep import band_acceptance
+    from spaces import Band, get_space
+
+    rate = band_acceptance(get_space("anynetx_a"), [Band("flops", 360e6, 400e6)])
+    assert 0.01 < rate < 0.04  # about 2.2% of AnyNetX_A draws fall in the paper's band
+    assert band_acceptance(get_space("anynetx_a"), []) == 1.0
+    assert band_acceptance(get_space("anynetx_a"), [Band("flops", 1e15, None)]) == 0.0
