@@ -295,7 +295,7 @@ def add_training_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--train-size", type=size, default=d.train_size,
                    help=f"training images, class-balanced (default {d.train_size}; 'all' for the whole split)")
     g.add_argument("--test-size", type=size, default=d.test_size,
-                   help=f"test images (default {d.test_size}; 'all' for the whole split)")
+                   help=f"test images (default {d.test_size or 'all: the whole split'}; 'all' for the whole split)")
     g.add_argument("--no-augment", action="store_true", help="no random crop / flip")
 
 

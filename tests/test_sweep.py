@@ -271,7 +271,7 @@ def test_a_study_with_other_settings_is_refused_and_left_untouched(tmp_path):
     before = journal.read_bytes()
     for change, message in (({"seed": 1}, "seed 0 (here 1)"), ({"n": 3}, "n 2 (here 3)"),
                             ({"dataset": "synthetic:256"}, "dataset synthetic:512 (here synthetic:256)"),
-                            ({"schedule": replace(SCHEDULE, lr=0.1)}, "schedule.lr 0.05 (here 0.1)"),
+                            ({"schedule": replace(SCHEDULE, lr=0.1)}, "schedule.lr 0.2 (here 0.1)"),
                             ({"bands": [Band("flops", None, 40e6)]}, "bands [flops in [-inf, 30M]]")):
         with pytest.raises(SweepError, match="anynetx_e-s0") as err:
             sweep(tmp_path, **{"n": 2, "study": "anynetx_e-s0", "train_fn": pytest.fail, **change})
