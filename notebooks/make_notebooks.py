@@ -20,8 +20,10 @@ The RegNet paper's first question, asked of real proxy-trained sweeps committed 
 schedule. The commands that made them (see `results/README.md`):
 
 ```bash
-nas sample --space anynetx_a -n 32 --lr 0.05 --train-size 4000 --test-size 2000 --workers 2 --storage results/example.journal
-nas sample --space anynetx_e -n 32 --lr 0.05 --train-size 4000 --test-size 2000 --workers 2 --storage results/example.journal
+nas sample --space anynetx_a -n 32 --lr 0.05 --train-size 4000 --test-size 2000 --workers 2 \\
+    --storage results/example.journal
+nas sample --space anynetx_e -n 32 --lr 0.05 --train-size 4000 --test-size 2000 --workers 2 \\
+    --storage results/example.journal
 nas export --study anynetx_a-s0 --storage results/example.journal -o results/example_anynetx_a.csv
 nas export --study anynetx_e-s0 --storage results/example.journal -o results/example_anynetx_e.csv
 ```
