@@ -15,7 +15,7 @@ from nas.zoo import add_parsers as add_zoo_parsers
 from spaces.errors import SpacesError
 
 DESCRIPTION = """\
-Network design spaces: sample, count, train and search networks from the RegNet paper's spaces.
+Network design spaces: sample, count, train, scale and search networks (AnyNet/RegNet, MBConv, the zoo).
 
 commands:
   spaces       list the registered design spaces with their dimensions and sizes
