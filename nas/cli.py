@@ -297,6 +297,13 @@ def add_training_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--test-size", type=size, default=d.test_size,
                    help=f"test images (default {d.test_size or 'all: the whole split'}; 'all' for the whole split)")
     g.add_argument("--no-augment", action="store_true", help="no random crop / flip")
+    g.add_argument("--precision", choices=("auto", "fp32", "bf16"), default=d.precision,
+                   help="bf16 autocast or float32; auto (default): bf16 on CUDA and on CPUs with bf16 units "
+                   "(AVX-512 BF16 / AMX), where it is faster")
+    g.add_argument("--warmup", type=float, default=d.warmup,
+                   help=f"fraction of the steps with a linear lr warm-up from lr/10 (default {d.warmup})")
+    g.add_argument("--label-smoothing", type=float, default=d.label_smoothing,
+                   help=f"default {d.label_smoothing}")
 
 
 def schedule_from_args(args: argparse.Namespace):
@@ -305,7 +312,8 @@ def schedule_from_args(args: argparse.Namespace):
     try:
         return Schedule(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                         weight_decay=args.weight_decay, train_size=args.train_size, test_size=args.test_size,
-                        augment=not args.no_augment)
+                        augment=not args.no_augment, precision=args.precision, warmup=args.warmup,
+                        label_smoothing=args.label_smoothing)
     except ValueError as e:
         raise CliError(str(e)) from None
 

@@ -576,7 +576,7 @@ def _sweep_worker(job: _Job, k: int = 0, train_fn: TrainFn | None = None, datase
     st = _load_existing(job.storage, job.study, job.storage_retry)
     spent = st.storage.spent if isinstance(st.storage, RetryingStorage) else (lambda: 0.0)
     dataset = dataset if dataset is not None else load_dataset(job.dataset, job.data_dir)
-    schedule = Schedule(**job.schedule)
+    schedule = Schedule.from_dict(job.schedule)
     train_fn = train_fn or train
     device = _worker_device(job.device, k)
     threads = job.threads or default_threads(job.workers)

@@ -42,6 +42,7 @@ class TrainResult:
     epochs: int
     steps: int
     device: str
+    precision: str                  # what the run used: fp32 or bf16 (autocast)
     params: int
     flops: int                      # at the training resolution and stem
     acts: int
@@ -60,6 +61,27 @@ def resolve_device(device: str = "auto") -> torch.device:
     if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
         raise ValueError(f"device {device!r} does not exist: this machine has {torch.cuda.device_count()} GPU(s)")
     return dev
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU has bf16 arithmetic units (AVX-512 BF16 or AMX-BF16; Linux CPU flags)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return bool(flags & {"avx512_bf16", "amx_bf16"})
+    except OSError:
+        pass
+    return False
+
+
+def use_bf16(precision: str, dev: torch.device) -> bool:
+    """bf16 autocast or not: `auto` takes it on CUDA and on CPUs with bf16 units (measured faster there,
+    README: bf16 on CPU); elsewhere float32."""
+    if precision == "auto":
+        return dev.type == "cuda" or (dev.type == "cpu" and cpu_has_bf16())
+    return precision == "bf16"
 
 
 def adapt_config(config: NetworkConfig, dataset: Dataset) -> NetworkConfig:
@@ -126,7 +148,7 @@ def train(config: NetworkConfig, dataset: Dataset, schedule: Schedule | None = N
     model = build_model(cfg, zero_init_final_gamma=True).to(dev)
     memory_format = torch.channels_last if schedule.channels_last else torch.contiguous_format
     model = model.to(memory_format=memory_format)
-    bf16 = schedule.bf16 if schedule.bf16 is not None else dev.type == "cuda"
+    bf16 = use_bf16(schedule.precision, dev)
     pad = 4 if schedule.augment else 0
     train_data = DeviceData(data.train_x, data.train_y, data.mean, data.std, dev, pad)
     test_data = DeviceData(data.test_x, data.test_y, data.mean, data.std, dev)
@@ -144,6 +166,7 @@ def train(config: NetworkConfig, dataset: Dataset, schedule: Schedule | None = N
     return TrainResult(error=error, train_loss=history[-1], train_seconds=seconds,
                        images_per_second=images / max(seconds, 1e-9), latency_ms_b1=latency[0],
                        latency_ms_b64=latency[1], epochs=schedule.epochs, steps=steps, device=str(dev),
+                       precision="bf16" if bf16 else "fp32",
                        params=cx.params, flops=cx.flops, acts=cx.acts, history=history)
 
 
@@ -168,12 +191,13 @@ def _fit(model: nn.Module, data: DeviceData, schedule: Schedule, gen: torch.Gene
         perm = torch.randperm(n, device=dev, generator=gen)
         loss_sum = torch.zeros((), device=dev)
         for i in range(steps_per_epoch):
-            for group in optimizer.param_groups:  # half-period cosine, per step
-                group["lr"] = 0.5 * schedule.scaled_lr * (1 + math.cos(math.pi * step / total))
+            lr = schedule.lr_at(step, total)  # warm-up, then half-period cosine, per step
+            for group in optimizer.param_groups:
+                group["lr"] = lr
             idx = perm[i * bs:(i + 1) * bs]
             x = data.normalize(data.crop_flip(idx, flip, gen)).contiguous(memory_format=memory_format)
             with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
-                loss = F.cross_entropy(model(x), data.y[idx])
+                loss = F.cross_entropy(model(x), data.y[idx], label_smoothing=schedule.label_smoothing)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from spaces.compat import adjust_block_compatibility
 from spaces.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -221,19 +222,17 @@ def make_anynet(stages: Iterable[Mapping[str, int] | StageConfig], compatible: b
 
 
 def adjust_stage(stage: StageConfig, block: str) -> StageConfig:
-    """The RegNet paper's group-width compatibility rule (REFERENCE section 2).
+    """The RegNet paper's group-width compatibility step, exactly as pycls (`spaces.compat`).
 
-    w_b = round(w / b); g = min(g, w_b); w_b rounded to a multiple of g; w = w_b * b. V and R blocks
-    have no bottleneck or groups: they record b = 1 and g = w.
+    w_b = floor(w / b) (at least 1); g = min(g, w_b); w_b rounded (half to even) to a multiple of g;
+    w = w_b * b. V and R blocks have no bottleneck or groups: they record b = 1 and g = w.
     """
     if block != "X":
         return dataclasses.replace(stage, bottleneck=1, group_width=stage.width)
     if stage.width < 1 or stage.bottleneck < 1 or stage.group_width < 1:
         return stage  # left to validation, which names the bad value
-    w_b = max(1, round(stage.width / stage.bottleneck))
-    g = min(stage.group_width, w_b)
-    w_b = max(g, round(w_b / g) * g)
-    return dataclasses.replace(stage, width=w_b * stage.bottleneck, group_width=g)
+    width, g = adjust_block_compatibility(stage.width, stage.bottleneck, stage.group_width)
+    return dataclasses.replace(stage, width=int(width), group_width=int(g))
 
 
 def _as_int(value: Any, what: str) -> int:

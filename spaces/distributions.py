@@ -1,8 +1,11 @@
 """Discrete parameter distributions of the design spaces, sampled in vectorized batches.
 
-The RegNet paper samples each parameter log-uniformly and quantizes it (pycls' `log_uniform`:
-round(exp(U[log lo, log hi]) / q) * q). Here that quantized distribution is written out exactly as
-probabilities over its grid, which also makes exact sampling under ordering constraints possible.
+The RegNet paper's reference sweeps (pycls, `pycls/sweep/random.py`) sample each quantized parameter
+log-uniformly: f = exp(U[log(lo - q*), log hi]) with q* = min(q, lo / 2), then ceil(f / q) * q, so the
+lowest grid value also takes the mass below it (depth in [1, 16]: P(1) = log 2 / log 32 = 0.2). Here each
+such distribution is written out exactly as probabilities over its grid, which also makes exact sampling
+under ordering constraints possible. The rule this project used before (round(exp(U[log lo, log hi]) / q)
+* q) stays available as `rule="round"`, never the default.
 """
 
 from __future__ import annotations
@@ -80,13 +83,47 @@ def choice(values: tuple[float, ...]) -> Discrete:
     return Discrete(tuple(values), tuple([1.0 / len(values)] * len(values)))
 
 
-def log_uniform(low: float, high: float, q: float) -> Discrete:
-    """round(exp(U[log low, log high]) / q) * q, written out as exact grid probabilities."""
+LOG_UNIFORM_RULES = ("pycls", "round")
+
+
+def log_uniform(low: float, high: float, q: float, rule: str = "pycls") -> Discrete:
+    """Quantized log-uniform over the grid low, low + q, ..., high, as exact grid probabilities.
+
+    rule "pycls" (the default, `pycls.sweep.random.log_uniform`): f log-uniform on (low - q*, high] with
+    q* = min(q, low / 2), value ceil(f / q) * q, so P(v) = log(v / (v - q)) / log(high / (low - q*)) for
+    v > low and P(low) = log(low / (low - q*)) / log(high / (low - q*)).
+    rule "round" (this project's earlier rule, kept for old studies): f log-uniform on [low, high], value
+    round(f / q) * q.
+    """
+    if rule not in LOG_UNIFORM_RULES:
+        raise ValueError(f"unknown log-uniform rule {rule!r}; valid: {', '.join(LOG_UNIFORM_RULES)}")
+    if not 0 < low <= high or not q > 0:
+        raise ValueError(f"log_uniform needs 0 < low <= high and q > 0, got ({low}, {high}, {q})")
     n = round((high - low) / q)
     values = tuple(round(low + i * q, 10) for i in range(n + 1))
-    span = math.log(high) - math.log(low)
-    probs = tuple((math.log(min(v + q / 2, high)) - math.log(max(v - q / 2, low))) / span for v in values)
+    if rule == "round":
+        span = math.log(high) - math.log(low)
+        probs = tuple((math.log(min(v + q / 2, high)) - math.log(max(v - q / 2, low))) / span for v in values)
+        return Discrete(values, probs, kind="log-uniform (round)")
+    floor = low - min(q, low / 2)
+    span = math.log(high) - math.log(floor)
+    probs = tuple((math.log(v) - math.log(max(v - q, floor))) / span for v in values)
     return Discrete(values, probs, kind="log-uniform")
+
+
+def power2_or_log_uniform(low: int, high: int, q: int) -> Discrete:
+    """pycls' `power2_or_log_uniform` (its RegNet group-width sampler), as exact grid probabilities.
+
+    A power of two 2^k is drawn uniformly over low <= 2^k <= high; one below q is kept, otherwise the
+    value is redrawn from log_uniform(max(low, q), high, min(high, q)) (rule "pycls").
+    """
+    powers = [2 ** k for k in range(int(math.log2(low)), int(math.log2(high)) + 1)]
+    below = [p for p in powers if p < q]
+    upper = log_uniform(max(low, q), high, min(high, q))
+    share = 1 - len(below) / len(powers)
+    values = tuple(below) + upper.values
+    probs = tuple([1 / len(powers)] * len(below)) + tuple(share * p for p in upper.probs)
+    return Discrete(values, probs, kind="power-of-2-or-log-uniform")
 
 
 def uniform_int(low: int, high: int) -> Discrete:

@@ -51,6 +51,29 @@ class RegNetParams:
 def block_widths(depth, w0, wa, wm, q: int = 8) -> np.ndarray:
     """Quantized per-block widths; vectorized: scalars give (d,), arrays of shape (n,) give (n, max d)
     with zeros past each row's depth."""
+    return _quantized(depth, w0, wa, wm, q)[0]
+
+
+def block_levels(depth, w0, wa, wm) -> np.ndarray:
+    """The rounded exponents s_j of the blocks (w_j = w0 * wm^s_j before rounding to q), shaped as
+    `block_widths`, with -1 past each row's depth. pycls keeps a setting only when its largest level + 1
+    equals its number of stages (`check_regnet_constraints`: no level is skipped)."""
+    return _quantized(depth, w0, wa, wm, 8)[1]
+
+
+def pycls_accepts(depth, w0, wa, wm, num_stages: int = 4) -> np.ndarray:
+    """pycls' acceptance of RegNet settings (`check_regnet_constraints` with NUM_STAGES [n, n]):
+    exactly `num_stages` distinct block widths and largest level + 1 equal to it. Vectorized."""
+    widths, levels = _quantized(depth, w0, wa, wm, 8)
+    widths, levels = np.atleast_2d(widths), np.atleast_2d(levels)
+    ordered = np.sort(widths, axis=1)  # zeros (no block) first
+    first = np.concatenate([np.ones((len(ordered), 1), bool), np.diff(ordered, axis=1) != 0], axis=1)
+    distinct = (first & (ordered > 0)).sum(axis=1)
+    ok = (distinct == num_stages) & (levels.max(axis=1) + 1 == num_stages)
+    return ok if np.ndim(depth) else ok[0]
+
+
+def _quantized(depth, w0, wa, wm, q: int) -> tuple[np.ndarray, np.ndarray]:
     depth, w0, wa, wm = (np.asarray(x) for x in (depth, w0, wa, wm))
     j = np.arange(int(depth.max()))
     if depth.ndim:
@@ -59,7 +82,8 @@ def block_widths(depth, w0, wa, wm, q: int = 8) -> np.ndarray:
     u = w0 + wa * j
     s = np.round(np.log(u / w0) / np.log(wm))
     widths = (np.round(w0 * np.power(wm, s) / q) * q).astype(np.int64)
-    return np.where(j < depth, widths, 0)
+    inside = j < depth
+    return np.where(inside, widths, 0), np.where(inside, s, -1).astype(np.int64)
 
 
 def stages_from_block_widths(widths: list[int]) -> tuple[list[int], list[int]]:

@@ -14,9 +14,10 @@ from typing import Any, ClassVar
 import numpy as np
 
 from spaces import regnet
+from spaces.compat import adjust_block_compatibility
 from spaces.complexity import REFERENCE_RESOLUTION, Cost, Resolution, network_cost
 from spaces.config import AnyNetConfig, StageConfig
-from spaces.distributions import Discrete, choice, log_uniform, multichoose, uniform_int
+from spaces.distributions import Discrete, choice, log_uniform, multichoose, power2_or_log_uniform, uniform_int
 
 STAGE_FIELDS = ("depth", "width", "stride", "bottleneck", "group_width")
 
@@ -66,12 +67,10 @@ def _plain(x: Any) -> int | float:
     return int(x) if np.issubdtype(np.asarray(x).dtype, np.integer) else round(float(x), 6)
 
 
-def adjust_compatibility(width: np.ndarray, bottleneck: np.ndarray, group_width: np.ndarray):
-    """Vectorized group-width compatibility step (same rule as `spaces.config.adjust_stage`)."""
-    w_b = np.maximum(1, np.rint(width / bottleneck).astype(np.int64))
-    g = np.minimum(group_width, w_b)
-    w_b = np.maximum(g, np.rint(w_b / g).astype(np.int64) * g)
-    return w_b * bottleneck, g
+def adjust_compatibility(width: np.ndarray, bottleneck: np.ndarray,
+                         group_width: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Vectorized group-width compatibility step (pycls' rule, `spaces.compat`)."""
+    return adjust_block_compatibility(width, bottleneck, group_width)
 
 
 class DesignSpace:
@@ -178,19 +177,23 @@ class AnyNetSpace(DesignSpace):
         return dist.sample(rng, (n, self.num_stages))
 
 
-# The reference sampler's RegNet ranges (REFERENCE section 2); wa and wm on a 0.01 grid, the precision of
-# the published models' parameters.
+# The reference sampler's RegNet ranges and steps (pycls `regnet_sampler`, REFERENCE section 2): d
+# uniform in [12, 28]; w0 log-uniform in [8, 256] on a step of 8; wa on 0.1 and wm on 0.001; group width
+# pycls' power2_or_log_uniform in [8, 128] on 8 (at low = 8 the same as log-uniform on 8); b = 1.
 REGNET_DEPTH = uniform_int(12, 28)
 REGNET_W0 = log_uniform(8, 256, 8)
-REGNET_WA = log_uniform(8, 256, 0.01)
-REGNET_WM = log_uniform(2, 3, 0.01)
-REGNET_GROUP_WIDTH = log_uniform(8, 128, 8)
+REGNET_WA = log_uniform(8, 256, 0.1)
+REGNET_WM = log_uniform(2, 3, 0.001)
+REGNET_GROUP_WIDTH = power2_or_log_uniform(8, 128, 8)
 REGNET_BOTTLENECK = choice((1,))
 
 
 @dataclass(frozen=True)
 class RegNetSpace(DesignSpace):
-    """Quantized-linear widths: (d, w0, wa, wm, g, b), rejecting settings without `num_stages` stages."""
+    """Quantized-linear widths: (d, w0, wa, wm, g, b), sampled and accepted as pycls' RegNet sweeps.
+
+    A setting is kept when it has exactly `num_stages` distinct widths and no width level is skipped
+    (largest level + 1 == number of stages, pycls' `check_regnet_constraints`)."""
 
     name: str
     description: str
@@ -223,6 +226,7 @@ class RegNetSpace(DesignSpace):
                                ("depth", "w0", "wa", "wm", "group_width", "bottleneck"))
         widths = regnet.block_widths(d.astype(np.int64), w0, wa, wm, self.q)
         ok, stage_w, stage_d = regnet.stage_arrays(widths, self.num_stages)
+        ok &= regnet.pycls_accepts(d.astype(np.int64), w0, wa, wm, self.num_stages)
         s = self.num_stages
         b = np.repeat(b.astype(np.int64)[:, None], s, axis=1)
         g = np.repeat(g.astype(np.int64)[:, None], s, axis=1)

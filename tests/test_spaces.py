@@ -62,16 +62,6 @@ def test_size_equals_brute_force_count(constraints):
     assert space.size() == count
 
 
-def test_log_uniform_grid_probabilities_match_pycls_procedure():
-    dist = log_uniform(1, 16, 1)
-    assert math.isclose(sum(dist.probs), 1.0)
-    rng = np.random.default_rng(0)
-    # pycls: round(exp(U[log lo, log hi]) / q) * q
-    draws = np.round(np.exp(rng.uniform(np.log(1), np.log(16), 200_000)))
-    empirical = np.array([np.mean(draws == v) for v in dist.values])
-    assert np.abs(empirical - np.array(dist.probs)).max() < 0.005
-
-
 def test_nondecreasing_sampler_is_the_exact_conditional_distribution():
     dist = log_uniform(1, 6, 1)
     rng = np.random.default_rng(1)
