@@ -1,101 +1,130 @@
-"""Benchmark: how well the proxy schedule ranks models (Spearman correlations), and what it costs.
+"""The proxy's fidelity against the ground truth: table and plot from the committed files.
 
-    .venv/bin/python bench/proxy_fidelity.py [--space anynetx_e] [-n 32] [--epochs 1] [--train-size 10000]
-                                             [--longer 4] [--csv results/proxy_fidelity.csv]
-    # on 2 cores: two shards of one thread each (no thread oversubscription), then the summary
-    bench/proxy_fidelity.py --lr 0.2 --threads 1 --shard 0/2 --csv a.csv & \
-    bench/proxy_fidelity.py --lr 0.2 --threads 1 --shard 1/2 --csv b.csv; wait
-    bench/proxy_fidelity.py --summarize a.csv b.csv
+    .venv/bin/python bench/proxy_fidelity.py [--dir results/ground_truth] [--png results/proxy_fidelity.png]
 
-Draws n models (seeded, the space's default flops band), trains each with the proxy schedule at seed 0
-and seed 1 and with a schedule `--longer` times longer (epochs x longer), and prints the Spearman rank
-correlation between the default and the longer schedule, and between the two seeds, plus the time per
-model and the projected time of `nas sample -n 500`. Per-model results go to the CSV after every model;
-re-running with the same CSV skips the models it already holds (training is seeded, so they would repeat).
+Reads `ground_truth.jsonl` (bench/ground_truth.py: the trained models; seed 0 is the truth, the seed-1
+repeats give the schedule's own reproducibility), every `proxy_*.jsonl` in the same folder (the same
+models under a cheaper schedule, written by bench/ground_truth.py --out) and `scores.jsonl` if present
+(training-free scores of the same models). For each proxy: Spearman and Kendall against the truth with
+95% bootstrap intervals over models, the overlap of the best quarters, whether it orders the spaces' mean
+true errors correctly, and its cost per model. Writes `fidelity.csv` beside the inputs and the plot.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import os
-import time
+import json
+from pathlib import Path
 
 import pandas as pd
-from scipy.stats import spearmanr
 
-from nas.data import load_dataset
-from nas.trainer import Schedule, TrainingFailed, train
-from spaces import get_config, get_space, sample
+from analysis.fidelity import fidelity
+
+KEY = ["space", "index"]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--space", default="anynetx_e")
-    parser.add_argument("-n", type=int, default=32)
-    parser.add_argument("--seed", type=int, default=0, help="sampling seed")
-    parser.add_argument("--dataset", default="fashion-mnist")
-    parser.add_argument("--epochs", type=int, default=Schedule.epochs)
-    parser.add_argument("--train-size", type=int, default=Schedule.train_size)
-    parser.add_argument("--test-size", type=int, default=Schedule.test_size)
-    parser.add_argument("--lr", type=float, default=Schedule.lr)
-    parser.add_argument("--longer", type=int, default=4)
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
-    parser.add_argument("--csv", default=None)
-    parser.add_argument("--shard", default="0/1", help="K/M: train models K, K+M, K+2M, ... (parallel runs)")
-    parser.add_argument("--summarize", nargs="+", metavar="CSV", help="only print the figures of these CSVs")
-    args = parser.parse_args()
-    if args.summarize:
-        frames = pd.concat([pd.read_csv(f) for f in args.summarize])
-        summarize(frames.drop_duplicates("index").sort_values("index"), args.longer)
-        return
-    k, m = (int(x) for x in args.shard.split("/"))
+def read_rows(path: Path) -> pd.DataFrame:
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return pd.DataFrame(rows)
 
-    dataset = load_dataset(args.dataset)
-    base = Schedule(epochs=args.epochs, train_size=args.train_size, test_size=args.test_size, lr=args.lr)
-    long = dataclasses.replace(base, epochs=base.epochs * args.longer)
-    records = sample(get_space(args.space), args.n, seed=args.seed).records
-    rows = pd.read_csv(args.csv).to_dict("records") if args.csv and os.path.exists(args.csv) else []
-    done = {int(r["index"]) for r in rows}
-    for i, record in enumerate(records):
-        if i % m != k or i in done:
+
+def schedule_label(schedule: dict) -> str:
+    images = schedule.get("train_size") or 60_000
+    parts = [f"{schedule['epochs']}x{images // 1000}k", f"lr {schedule['lr']:g}"]
+    parts.append("aug" if schedule.get("augment") else "no aug")
+    return ", ".join(parts)
+
+
+def table(folder: Path) -> tuple[pd.DataFrame, dict]:
+    gt = read_rows(folder / "ground_truth.jsonl")
+    truth = gt[gt.seed == 0].set_index(KEY).sort_index()
+    summary: dict = {"models": len(truth), "median_error": float(truth.error.median()),
+                     "seconds_per_model": float(truth.seconds.mean())}
+    repeats = gt[gt.seed == 1].set_index(KEY)
+    common = truth.index.intersection(repeats.index)
+    if len(common) >= 4:
+        f = fidelity(truth.loc[common, "error"], repeats.loc[common, "error"],
+                     [s for s, _ in common])
+        summary["seed_spearman"] = f.spearman.to_dict()
+        summary["seed_models"] = len(common)
+    rows = []
+    proxies: list[tuple[str, pd.Series, float]] = []
+    for path in sorted(folder.glob("proxy_*.jsonl")):
+        df = read_rows(path)
+        df = df[df.seed == 0].set_index(KEY)
+        proxies.append((schedule_label(df.schedule.iloc[0]), df.error, float(df.seconds.mean())))
+    scores_path = folder / "scores.jsonl"
+    if scores_path.exists():
+        sc = read_rows(scores_path).set_index(KEY)
+        for col in [c for c in sc.columns if c.startswith("score_")]:
+            # scores are "higher is better": negate so that lower predicts a lower error
+            seconds = float(sc[f"{col}_seconds"].mean()) if f"{col}_seconds" in sc else float("nan")
+            proxies.append((f"{col[6:]} (training-free)", -sc[col], seconds))
+        for col in ("params", "flops"):
+            if col in sc:
+                proxies.append((f"-{col} (baseline)", -sc[col], 0.0))
+    for label, values, seconds in proxies:
+        idx = truth.index.intersection(values.index)
+        if len(idx) < 4:
             continue
-        cfg = get_config(record)
-        row = {"index": i, "flops": record["flops"], "params": record["params"]}
-        for name, schedule, seed in (("base_s0", base, 0), ("base_s1", base, 1), ("long_s0", long, 0)):
-            start = time.perf_counter()
-            try:
-                result = train(cfg, dataset, schedule, seed=seed, device=args.device,
-                               threads=args.threads, measure_latency=False)
-                row[name] = result.error
-            except TrainingFailed as e:
-                row[name] = 1.0
-                row[f"{name}_failed"] = e.reason
-            row[f"{name}_seconds"] = time.perf_counter() - start
-        rows.append(row)
-        if args.csv:  # after every model, so an interrupted run keeps what it measured
-            pd.DataFrame(rows).to_csv(args.csv, index=False)
-        print(f"[{i + 1}/{args.n}] errors base {row['base_s0']:.3f} / seed1 {row['base_s1']:.3f} / "
-              f"{args.longer}x {row['long_s0']:.3f}  ({row['base_s0_seconds']:.1f} s base)", flush=True)
-        if len(rows) >= 8 and len(rows) % 4 == 0:  # running figures, to stop a hopeless schedule early
-            part = pd.DataFrame(rows)
-            print(f"  so far: Spearman vs {args.longer}x {spearmanr(part['base_s0'], part['long_s0']).statistic:.3f}, "
-                  f"seeds {spearmanr(part['base_s0'], part['base_s1']).statistic:.3f}", flush=True)
-    print(f"schedule: {base.epochs} epoch(s) x {base.train_size} images, batch {base.batch_size}, lr {base.lr}; "
-          f"{args.longer}x = {long.epochs} epochs; {args.space}, n={args.n}, {args.dataset}")
-    summarize(pd.DataFrame(rows), args.longer)
+        f = fidelity(truth.loc[idx, "error"], values.loc[idx], [s for s, _ in idx])
+        rows.append({"proxy": label, "n": f.n, "seconds_per_model": seconds,
+                     "spearman": f.spearman.estimate, "spearman_low": f.spearman.low,
+                     "spearman_high": f.spearman.high, "kendall": f.kendall.estimate,
+                     "kendall_low": f.kendall.low, "kendall_high": f.kendall.high,
+                     "top_quarter_overlap": f.top_overlap, "orders_spaces": f.space_order})
+    summary["space_means"] = {s: float(v) for s, v in truth.groupby(level="space").error.mean().items()}
+    return pd.DataFrame(rows), summary
 
 
-def summarize(df: pd.DataFrame, longer: int) -> None:
-    rho_long = spearmanr(df["base_s0"], df["long_s0"]).statistic
-    rho_seed = spearmanr(df["base_s0"], df["base_s1"]).statistic
-    per_model = df["base_s0_seconds"].median()
-    print(f"models: {len(df)}")
-    print(f"Spearman default vs {longer}x longer: {rho_long:.3f}")
-    print(f"Spearman seed 0 vs seed 1: {rho_seed:.3f}")
-    print(f"mean error {df['base_s0'].mean():.3f} (default), {df['long_s0'].mean():.3f} ({longer}x)")
-    print(f"median time per model {per_model:.1f} s (as run) -> 500 models {500 * per_model / 3600:.2f} h")
+def plot(df: pd.DataFrame, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for trained, marker in ((True, "o"), (False, "s")):
+        part = df[df.proxy.str.contains("training-free|baseline") != trained]
+        if part.empty:
+            continue
+        x = part.seconds_per_model.clip(lower=1e-3)
+        ax.errorbar(x, part.spearman, yerr=[part.spearman - part.spearman_low, part.spearman_high - part.spearman],
+                    fmt=marker, capsize=3, label="trained proxy" if trained else "training-free / baseline")
+        for xi, yi, label in zip(x, part.spearman, part.proxy, strict=True):
+            ax.annotate(label, (xi, yi), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    ax.set_xscale("log")
+    ax.axhline(0.8, color="grey", lw=0.8, ls="--")
+    ax.set_xlabel("cost per model (s, 1 CPU thread)")
+    ax.set_ylabel("Spearman vs ground truth (95% CI)")
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dir", default="results/ground_truth")
+    p.add_argument("--png", default="results/proxy_fidelity.png")
+    args = p.parse_args(argv)
+    folder = Path(args.dir)
+    df, summary = table(folder)
+    print(json.dumps(summary, indent=1))
+    if df.empty:
+        print("no proxy or score file with at least 4 of the ground truth's models yet")
+        return
+    df.to_csv(folder / "fidelity.csv", index=False)
+    print(df.to_markdown(index=False, floatfmt=".3f") if _has_tabulate() else df.to_string(index=False))
+    plot(df, Path(args.png))
+
+
+def _has_tabulate() -> bool:
+    try:
+        import tabulate  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 if __name__ == "__main__":

@@ -7,9 +7,10 @@ on the same data at batch 128 with the same optimizer and augmentation (random c
 - plain: NCHW float32, a torch Dataset doing per-sample crop/flip, DataLoader(shuffle=True), the usual
   `for x, y in loader` loop;
 - ours: `nas.trainer.train` (uint8 data resident on the device, batched on-device augmentation,
-  channels_last, bf16 autocast on GPU, no DataLoader).
+  channels_last, no DataLoader), once in float32 and once with bf16 autocast (`--precision`; `auto`
+  takes bf16 on CUDA and on CPUs with bf16 units).
 Also prints the achieved training GFLOP/s (3 x forward multiply-adds x 2 per image) against this machine's
-measured float32 matrix-multiply peak.
+float32 and bf16 matrix-multiply peaks, measured in the same run.
 """
 
 from __future__ import annotations
@@ -72,16 +73,17 @@ def plain_loop(cfg, dataset, steps: int, warmup: int, device: torch.device) -> f
     return steps * 128 / (time.perf_counter() - start)
 
 
-def ours(cfg, dataset, steps: int, warmup: int, device: torch.device) -> float:
-    train(cfg, dataset, Schedule(epochs=1, train_size=128 * warmup, test_size=100), device=str(device),
-          measure_latency=False)  # warm-up: kernels, caches
-    result = train(cfg, dataset, Schedule(epochs=1, train_size=128 * steps, test_size=100), device=str(device),
-                   measure_latency=False)
+def ours(cfg, dataset, steps: int, warmup: int, device: torch.device, precision: str) -> float:
+    train(cfg, dataset, Schedule(epochs=1, train_size=128 * warmup, test_size=100, precision=precision),
+          device=str(device), measure_latency=False)  # warm-up: kernels, caches
+    result = train(cfg, dataset, Schedule(epochs=1, train_size=128 * steps, test_size=100, precision=precision),
+                   device=str(device), measure_latency=False)
     return result.images_per_second
 
 
-def matmul_peak(device: torch.device, n: int = 2048, repeats: int = 10) -> float:
-    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+def matmul_peak(device: torch.device, dtype: torch.dtype = torch.float32, n: int = 2048,
+                repeats: int = 10) -> float:
+    a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
     for _ in range(2):
         a @ b
     if device.type == "cuda":
@@ -109,20 +111,24 @@ def main() -> None:
     fwd_macs = complexity(cfg, dataset.resolution).flops
     print(f"{args.model} at {dataset.resolution}px ({fwd_macs / 1e6:.1f} M multiply-adds forward), batch 128, "
           f"{device}, {torch.get_num_threads()} threads, torch {torch.__version__}")
-    plain, fast = [], []
-    for _ in range(args.rounds):  # interleaved, so a noisy neighbour hurts both alike
+    plain: list[float] = []
+    fast: dict[str, list[float]] = {"fp32": [], "bf16": []}
+    for _ in range(args.rounds):  # interleaved, so a noisy neighbour hurts all alike
         plain.append(plain_loop(cfg, dataset, args.steps, args.warmup, device))
-        fast.append(ours(cfg, dataset, args.steps, args.warmup, device))
-    p, f = max(plain), max(fast)
-    peak = matmul_peak(device)
-    achieved = 3 * 2 * fwd_macs * f
+        for precision, values in fast.items():
+            values.append(ours(cfg, dataset, args.steps, args.warmup, device, precision))
+    p = max(plain)
+    peaks = {"fp32": matmul_peak(device), "bf16": matmul_peak(device, torch.bfloat16)}
     print(f"plain PyTorch loop (NCHW fp32, DataLoader): {p:,.0f} images/s  (rounds: "
           f"{', '.join(f'{v:,.0f}' for v in plain)})")
-    print(f"nas proxy trainer:                          {f:,.0f} images/s  (rounds: "
-          f"{', '.join(f'{v:,.0f}' for v in fast)})")
-    print(f"speed-up: {f / p:.2f}x")
-    print(f"achieved {achieved / 1e9:.1f} GFLOP/s training vs fp32 matmul peak {peak / 1e9:.1f} GFLOP/s "
-          f"({100 * achieved / peak:.0f}%)")
+    for precision, values in fast.items():
+        f = max(values)
+        achieved = 3 * 2 * fwd_macs * f
+        print(f"nas proxy trainer, {precision}:  {f:,.0f} images/s  (rounds: {', '.join(f'{v:,.0f}' for v in values)})"
+              f"; speed-up {f / p:.2f}x; {achieved / 1e9:.1f} GFLOP/s training = "
+              f"{100 * achieved / peaks[precision]:.0f}% of the {precision} matmul peak")
+    print(f"matmul peaks: fp32 {peaks['fp32'] / 1e9:.1f} GFLOP/s, bf16 {peaks['bf16'] / 1e9:.1f} GFLOP/s")
+    f = max(fast["bf16"])
     assert math.isfinite(f)
 
 

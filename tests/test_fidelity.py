@@ -1,0 +1,88 @@
+"""Proxy fidelity statistics and the resumable ground-truth command."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from analysis.errors import AnalysisError
+from analysis.fidelity import fidelity, space_order, top_overlap
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_hand_computed_rank_correlations():
+    # one swapped pair of four: 5 concordant, 1 discordant pairs -> tau = 4/6; sum d^2 = 2 -> rho = 1 - 12/60
+    f = fidelity([1, 2, 3, 4], [1, 3, 2, 4], n_boot=200)
+    assert f.kendall.estimate == pytest.approx(4 / 6)
+    assert f.spearman.estimate == pytest.approx(0.8)
+    assert f.spearman.low <= f.spearman.estimate <= f.spearman.high
+    perfect = fidelity(np.arange(20), np.arange(20) * 3 + 1, n_boot=200)
+    assert perfect.spearman.estimate == 1 and perfect.spearman.low == pytest.approx(1) and perfect.top_overlap == 1
+    assert fidelity(np.arange(20), -np.arange(20), n_boot=200).spearman.estimate == -1
+
+
+def test_bootstrap_interval_covers_the_population_value():
+    # correlated normals with population Spearman 6/pi*asin(r/2); the 95% interval covers it ~95% of the time
+    r = 0.7
+    population = 6 / np.pi * np.arcsin(r / 2)
+    rng = np.random.default_rng(0)
+    covered = 0
+    trials = 60
+    for t in range(trials):
+        x = rng.normal(size=48)
+        y = r * x + np.sqrt(1 - r * r) * rng.normal(size=48)
+        f = fidelity(x, y, n_boot=400, seed=t)
+        covered += f.spearman.low <= population <= f.spearman.high
+    assert covered / trials > 0.8
+
+
+def test_top_quarter_overlap_and_space_order():
+    truth = np.arange(8.0)
+    proxy = np.array([1.0, 0.0, 5.0, 3.0, 4.0, 2.0, 6.0, 7.0])  # best two by truth: 0, 1; by proxy: 1, 0
+    assert top_overlap(truth, proxy) == 1.0
+    assert top_overlap(truth, proxy[::-1]) == 0.0
+    groups = ["a"] * 4 + ["b"] * 4
+    order, means = space_order(truth, proxy, groups)
+    assert order is True and means == {"a": 1.5, "b": 5.5}
+    assert space_order(truth, -proxy, groups)[0] is False
+    with pytest.raises(AnalysisError):
+        fidelity([1, 2, 3], [1, 2, 3])
+
+
+def run_gt(out: Path, *extra: str) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, str(ROOT / "bench" / "ground_truth.py"), "--spaces", "anynetx_a", "--per-space", "2",
+           "--repeat", "1", "--dataset", "synthetic:128", "--train-size", "64", "--workers", "2",
+           "--out", str(out), *extra]
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=600)
+
+
+def test_ground_truth_command_resumes_without_repeating_or_losing(tmp_path):
+    out = tmp_path / "gt.jsonl"
+    first = run_gt(out)
+    assert first.returncode == 0, first.stderr
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert sorted((r["index"], r["seed"]) for r in rows) == [(0, 0), (0, 1), (1, 0)]
+    assert all(r["schedule"]["train_size"] == 64 and r["config"]["stages"] for r in rows)
+    # a kill during the last write: one whole row lost, a partial line left behind
+    lines = out.read_text().splitlines(keepends=True)
+    lost = json.loads(lines[-1])
+    out.write_text("".join(lines[:-1]) + lines[-1][:25])
+    second = run_gt(out)
+    assert second.returncode == 0, second.stderr
+    assert "cut short" in second.stderr and (tmp_path / "gt.jsonl.torn").read_text().strip() == lines[-1][:25]
+    assert "1 to go" in second.stdout
+    rows2 = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows2) == 3 and rows2[:2] == rows[:2]
+    assert (rows2[2]["index"], rows2[2]["seed"]) == (lost["index"], lost["seed"])
+    assert rows2[2]["error"] == lost["error"]  # seeded: the same result again
+    third = run_gt(out)
+    assert third.returncode == 0 and "0 to go" in third.stdout and "3 of 3 runs" in third.stdout
+    assert len(out.read_text().splitlines()) == 3
+    other = run_gt(out, "--lr", "0.1")
+    assert other.returncode != 0 and "another schedule" in other.stderr
