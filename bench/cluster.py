@@ -117,7 +117,8 @@ def scaling(n: int, storages: list[str], tmp: Path, fresh_pg) -> list[dict]:
 def instant_train(cfg, dataset, schedule, seed=0, device="cpu", threads=None):
     cx = complexity(adapt_config(cfg, dataset), dataset.resolution)
     return TrainResult(error=random.random(), train_loss=1.0, train_seconds=0.0, images_per_second=1e4,
-                       latency_ms_b1=0.1, latency_ms_b64=1.0, epochs=1, steps=8, device="cpu", params=cx.params,
+                       latency_ms_b1=0.1, latency_ms_b64=1.0, epochs=1, steps=8, device="cpu", precision="fp32",
+                       params=cx.params,
                        flops=cx.flops, acts=cx.acts, history=[2.3, 2.0, 1.8, 1.7, 1.6, 1.5, 1.45, 1.4])
 
 

@@ -159,7 +159,9 @@ def train(config: NetworkConfig, dataset: Dataset, schedule: Schedule | None = N
         error = evaluate(model, test_data, bf16, memory_format)
         latency = measure_latencies(model, cfg, dataset.resolution, dev, memory_format) if measure_latency \
             else (float("nan"), float("nan"))
-    except torch.OutOfMemoryError as e:
+    except (torch.OutOfMemoryError, RuntimeError) as e:
+        if not is_out_of_memory(e):
+            raise
         raise TrainingFailed("oom", f"out of memory on {dev}: {str(e).splitlines()[0]}") from None
     cx = complexity(cfg, dataset.resolution)
     images = steps * schedule.batch_size
@@ -170,17 +172,30 @@ def train(config: NetworkConfig, dataset: Dataset, schedule: Schedule | None = N
                        params=cx.params, flops=cx.flops, acts=cx.acts, history=history)
 
 
+def is_out_of_memory(e: BaseException) -> bool:
+    """An allocation failure: torch.OutOfMemoryError (CUDA), or the CPU allocator's RuntimeError
+    ("DefaultCPUAllocator: can't allocate memory"), which torch does not type."""
+    if isinstance(e, torch.OutOfMemoryError):
+        return True
+    text = str(e)
+    return isinstance(e, RuntimeError) and ("can't allocate memory" in text or "not enough memory" in text)
+
+
+def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """SGD parameter groups: weight decay on conv and linear weights, none on BN parameters and biases."""
+    decay, no_decay = [], []
+    for p in model.parameters():
+        (no_decay if p.ndim <= 1 else decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
 def _fit(model: nn.Module, data: DeviceData, schedule: Schedule, gen: torch.Generator, flip: bool,
          bf16: bool, memory_format: torch.memory_format) -> tuple[list[float], int, float]:
     n, bs = len(data), schedule.batch_size
     steps_per_epoch = max(1, n // bs)  # drop the last partial batch: fixed shapes, steady kernels
     total = steps_per_epoch * schedule.epochs
-    decay, no_decay = [], []
-    for p in model.parameters():
-        (no_decay if p.ndim <= 1 else decay).append(p)  # no weight decay on BN and biases
-    optimizer = torch.optim.SGD([{"params": decay, "weight_decay": schedule.weight_decay},
-                                 {"params": no_decay, "weight_decay": 0.0}],
-                                lr=schedule.scaled_lr, momentum=schedule.momentum, nesterov=True)
+    optimizer = torch.optim.SGD(parameter_groups(model, schedule.weight_decay), lr=schedule.scaled_lr,
+                                momentum=schedule.momentum, nesterov=True)
     dev = data.x.device
     check_every = 1 if dev.type == "cpu" else 25
     history: list[float] = []
@@ -225,6 +240,7 @@ def precise_bn(model: nn.Module, data: DeviceData, batch_size: int, bf16: bool,
     norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     if not norms:
         return
+    momenta = [bn.momentum for bn in norms]
     for bn in norms:
         bn.reset_running_stats()
         bn.momentum = None  # cumulative moving average
@@ -235,8 +251,8 @@ def precise_bn(model: nn.Module, data: DeviceData, batch_size: int, bf16: bool,
                                   data.pad:data.pad + data.size])
         with torch.autocast(data.x.device.type, dtype=torch.bfloat16, enabled=bf16):
             model(x.contiguous(memory_format=memory_format))
-    for bn in norms:
-        bn.momentum = 0.1
+    for bn, momentum in zip(norms, momenta, strict=True):
+        bn.momentum = momentum
 
 
 @torch.no_grad()

@@ -55,7 +55,7 @@ def fake_train(cfg, dataset, schedule, seed=0, device="cpu", threads=None):
     cx = complexity(adapt_config(cfg, dataset), dataset.resolution)
     return TrainResult(error=0.5 + cfg.stages[-1].width / 1e4, train_loss=1.0, train_seconds=0.01,
                        images_per_second=1e4, latency_ms_b1=0.1, latency_ms_b64=1.0, epochs=1, steps=4, device="cpu",
-                       params=cx.params, flops=cx.flops, acts=cx.acts, history=[1.0])
+                       precision="fp32", params=cx.params, flops=cx.flops, acts=cx.acts, history=[1.0])
 
 
 def test_sweep_trains_the_sampled_configs_once_and_a_rerun_trains_nothing(tmp_path):
