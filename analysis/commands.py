@@ -43,6 +43,11 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
                    help="complexity range of the bins (default: the overlap of the inputs' ranges)")
     p.add_argument("--failed", choices=["exclude", "as_error"], default="exclude",
                    help="failed trials: leave them out (default) or count them as error 1.0")
+    p.add_argument("--metric", default="error", metavar="COLUMN",
+                   help="the column analysed in place of error (default error): a zero-cost score such as "
+                   "score_naswot (of a training-free `nas sample --score` study, or recorded with every trained "
+                   "trial) is analysed negated, -score, since higher scores are better; other columns as they are "
+                   "(lower is better)")
     p.add_argument("--bootstrap", type=positive_int, default=1000, metavar="N",
                    help="bootstrap resamples for bands and intervals, and KS permutations (default 1000)")
     p.add_argument("--efit", choices=["auto", "on", "off"], default="auto",
@@ -65,7 +70,10 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
         "fit-regnet", help="fit RegNet parameters (w0, wa, wm) to a model's widths",
         description="Fit the RegNet quantized-linear rule to per-block widths: for depth d = number of blocks, "
         "find w0, wa, wm minimizing e_fit = mean |log(predicted / observed width)|, and show the stages the "
-        "fit generates. With --study, fit the K best models and the linear width trend u_j = w0 + wa·j.")
+        "fit generates. The fit is exact, not a grid: the global optimum of e_fit (up to floating-point ties) "
+        "over w0 = 8, 16, ..., wa >= 0 and wm >= --wm-min, by branch and bound over log(wm) with an exact sweep "
+        "over wa (10-100 ms a model). With --study, fit the K best models and the linear width trend "
+        "u_j = w0 + wa·j.")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--widths", type=_numbers, metavar="W1,W2,...",
                      help="per-block widths (or stage widths with --depths)")
@@ -73,6 +81,8 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     src.add_argument("--study", metavar="NAME", help="a study name or a CSV/Parquet file from `nas export`")
     p.add_argument("--depths", type=_numbers, metavar="D1,D2,...", help="stage depths: --widths are stage widths")
     p.add_argument("--top", type=positive_int, default=10, metavar="K", help="with --study: the K best (default 10)")
+    p.add_argument("--wm-min", type=_wm_min, default=1.5, metavar="M",
+                   help="smallest wm searched (default 1.5, the RegNet paper's lower limit; any value above 1)")
     p.add_argument("--storage", default=None, help="study storage URL")
     p.add_argument("--json", action="store_true", help="print JSON (one object for a single model)")
     p.set_defaults(func=cmd_fit_regnet)
@@ -81,14 +91,16 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
 # --- handlers ----------------------------------------------------------------------------------------
 def cmd_analyze(args: argparse.Namespace) -> int:
     from analysis.report import analyze, model_marks
+    from nas.outputs import output_folder, write_failed
 
+    output_folder(args.out)  # an impossible --out fails at once, before any work
     marks = model_marks(args.mark, load_mark_results(args.mark_results) if args.mark_results else None)
     frames = {}
     for text in args.inputs:
         label, frame = load_input(text, args.storage)
         if label in frames:
             raise AnalysisError(f"two inputs are labelled {label!r}; name them with LABEL=INPUT")
-        frames[label] = frame
+        frames[label] = metric_as_error(frame, args.metric, label)
     try:
         summary = analyze(frames, args.out, normalize=args.normalize, bins=args.bins, value_range=args.range,
                           log_bins=args.log_bins, failed=args.failed, n_boot=args.bootstrap, n_perm=args.bootstrap,
@@ -96,11 +108,19 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     except AnalysisError as e:
         hint = " (--bins N, --range LO:HI, or --normalize none)" if "fewer bins" in str(e) else ""
         raise AnalysisError(f"{e}{hint}") from None
+    except OSError as e:  # a file of --out that cannot be written (no space left, permissions)
+        raise write_failed(e.filename or args.out, e) from None
+    if args.metric != "error":
+        summary = _note_metric(summary, args.metric, Path(args.out))
     if args.json:
         print(json.dumps(summary))
         return 0
+    if args.metric != "error":
+        print(f"metric: {summary['metric']['analysed']} ({summary['metric']['note']})")
     for label, s in summary["spaces"].items():
         extra = f", {s['failed']} failed ({args.failed})" if s["failed"] else ""
+        skipped = [f"{s[k]} {k}" for k in ("pruned", "retried", "unfinished") if s.get(k)]
+        extra += f", {' and '.join(skipped)} not counted" if skipped else ""
         extra += f", {s['left_out']} outside the {args.normalize} range" if s.get("left_out") else ""
         print(f"{label}: n={s['n']}, min {s['min_error']:.4g}, mean {s['mean_error']:.4g}, "
               f"median {s['median_error']:.4g}{extra}")
@@ -125,7 +145,7 @@ def cmd_fit_regnet(args: argparse.Namespace) -> int:
         widths = expand_stages([s.width for s in cfg.stages], [s.depth for s in cfg.stages])
     else:
         widths = expand_stages(args.widths, args.depths) if args.depths else args.widths
-    fit = fit_regnet(widths)
+    fit = fit_regnet(widths, wm_min=args.wm_min)
     if args.json:
         print(json.dumps(fit.to_dict()))
         return 0
@@ -139,7 +159,7 @@ def _fit_study(args: argparse.Namespace) -> int:
 
     label, frame = load_input(args.study, args.storage)
     top = clean(frame, "exclude", label).frame.nsmallest(args.top, "error")
-    fits = [fit_regnet(w) for w in frame_block_widths(top)]
+    fits = [fit_regnet(w, wm_min=args.wm_min) for w in frame_block_widths(top)]
     trend = population_trend(top, args.top)
     models = [{"error": float(e), **f.to_dict()} for e, f in zip(top["error"], fits, strict=True)]
     if "trial" in top.columns:
@@ -157,8 +177,19 @@ def _fit_study(args: argparse.Namespace) -> int:
     return 0
 
 
+def _wm_min(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (value > 1 and value < float("inf")):
+        raise argparse.ArgumentTypeError(f"wm must be above 1, got {text}")
+    return value
+
+
 def _print_fit(fit: Any, indent: str = "  ") -> None:
-    print(f"d={fit.d} w0={fit.w0} wa={fit.wa:g} wm={fit.wm:g} e_fit={fit.e_fit:.4f}")
+    print(f"d={fit.d} w0={fit.w0} wa={fit.wa!r} wm={fit.wm!r} e_fit={fit.e_fit:.4f} "
+          f"(the global optimum for wm >= {fit.wm_min:g})")
     print(f"{indent}stages (depth, width): " + ", ".join(
         f"({d}, {w})" for d, w in zip(fit.stage_depths, fit.stage_widths, strict=True)))
 
@@ -192,6 +223,43 @@ def load_study(name: str, storage: str | None = None) -> pd.DataFrame:
         # nas's own errors (SweepError, StorageError) already say what exists and what to do
         why = str(e) if type(e).__module__.startswith("nas.") else f"{type(e).__name__}: {e}"
         raise AnalysisError(f"{name!r} is not a CSV/Parquet file, and as a study{where}: {why}") from None
+
+
+def metric_as_error(frame: pd.DataFrame, metric: str, label: str) -> pd.DataFrame:
+    """The frame with `metric` in the error column (what the analysis reads): zero-cost scores (score_*, higher
+    is better) negated. A training-free study has no error: asking for it names the score columns instead."""
+    import pandas as pd
+
+    scores = [c for c in frame.columns if str(c).startswith("score_") and c not in ("score_batch", "score_seconds")]
+    if metric == "error":
+        free = "training_free" in frame.columns and frame["training_free"].fillna(False).astype(bool).all()
+        if free and len(frame):
+            raise AnalysisError(f"{label} is a training-free study: it holds zero-cost scores, not errors; analyze "
+                                f"one with --metric ({', '.join(scores) or 'score_NAME'})")
+        return frame
+    if metric not in frame.columns:
+        raise AnalysisError(f"{label} has no column {metric!r}" + (f"; its scores: {', '.join(scores)}" if scores
+                                                                   else ""))
+    out = frame.copy()
+    values = pd.to_numeric(out[metric], errors="coerce")
+    out["error"] = -values if metric.startswith("score_") else values
+    return out
+
+
+def _note_metric(summary: dict[str, Any], metric: str, out: Path) -> dict[str, Any]:
+    """Say in summary.json and report.md what the "error" of this analysis is."""
+    negated = metric.startswith("score_")
+    note = ("a zero-cost score at init, negated since higher scores are better: every 'error' figure and plot of "
+            "this analysis is of -" + metric + ", lower is better" if negated else
+            "in place of error: every 'error' figure and plot of this analysis is of " + metric)
+    summary = {**summary, "metric": {"column": metric, "analysed": f"-{metric}" if negated else metric,
+                                     "note": note}}
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    report = out / "report.md"
+    lines = report.read_text().splitlines(keepends=True)
+    heading = f"**Metric: {summary['metric']['analysed']}** ({note}).\n"
+    report.write_text("".join([*lines[:2], heading, "\n", *lines[2:]]))
+    return summary
 
 
 def load_mark_results(path: str | Path) -> dict[str, float]:

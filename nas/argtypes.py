@@ -1,4 +1,4 @@
-"""argparse value types shared by the `nas` subcommands: numbers with K/M/G/T suffixes, bands, sizes."""
+"""argparse value types shared by the `nas` subcommands: numbers with K/M/G/T suffixes, bands, sizes, devices."""
 
 from __future__ import annotations
 
@@ -62,3 +62,16 @@ def value_range(text: str) -> tuple[float, float]:
     if low is None or high is None or not low < high:
         raise argparse.ArgumentTypeError(f"{text!r}: give LO:HI with LO below HI, e.g. 360M:400M")
     return low, high
+
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+def device(text: str) -> str:
+    """--device: auto, cpu, cuda, cuda:N (N a GPU number) or mps; anything else is refused here, before torch."""
+    t = text.strip().lower()
+    kind, colon, index = t.partition(":")
+    if (t in DEVICES and not colon) or (kind == "cuda" and index.isdigit()):
+        return f"cuda:{int(index)}" if colon else t
+    raise argparse.ArgumentTypeError(f"{text!r} is not a device: give auto, cpu, cuda, cuda:N (N a GPU number, "
+                                     "e.g. cuda:1) or mps")

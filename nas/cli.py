@@ -9,7 +9,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from analysis import add_analysis_parsers
-from nas.argtypes import band, positive_int, resolution, size
+from nas.argtypes import band, device, positive_int, resolution, size
+from nas.outputs import OutputError
 from nas.scale import add_parsers as add_scale_parsers
 from nas.zoo import add_parsers as add_zoo_parsers
 from spaces.errors import SpacesError
@@ -47,7 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return args.func(args) or 0
-    except (CliError, SpacesError) as e:
+    except (CliError, SpacesError, OutputError) as e:
         print(f"nas {args.command}: error: {e}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `nas sample ... | head`
@@ -117,6 +118,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="training processes sharing the study (default 1); on CPU each gets its share of the cores")
     p.add_argument("--retry-failed", action="store_true",
                    help="train again the configs whose trials failed (diverged, oom, error)")
+    p.add_argument("--score", default=None, metavar="NAME[,NAME...]",
+                   help="training-free: train nothing, rank the configs by this zero-cost score of the model at "
+                   "init (naswot, synflow, snip, grad_norm, jacob_cov; higher is better), recording any others "
+                   "listed; study SPACE-sSEED-trainfree-NAME. Without it every trained trial records all of them")
     _add_launcher_args(p)
     add_training_args(p)
     p.set_defaults(func=cmd_sample)
@@ -286,7 +291,7 @@ def add_training_args(p: argparse.ArgumentParser) -> None:
                    help="fashion-mnist (default), cifar10, cifar100, imagefolder:PATH[@SIZE], synthetic[:N]")
     g.add_argument("--data-dir", default=None, help="folder holding the dataset files (else $NAS_DATA, the "
                    "user cache, /usr/share/datasets)")
-    g.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1, ...")
+    g.add_argument("--device", type=device, default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N, mps")
     g.add_argument("--epochs", type=positive_int, default=d.epochs, help=f"default {d.epochs}")
     g.add_argument("--batch-size", type=positive_int, default=d.batch_size, help=f"default {d.batch_size}")
     g.add_argument("--lr", type=float, default=d.lr, help=f"learning rate at batch 128, scaled linearly with the "
@@ -358,22 +363,27 @@ def _bands_from_args(args: argparse.Namespace, space) -> list:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
+    from nas.outputs import output_file, write_failed
     from spaces import get_space, sample
     from spaces.sampling import DEFAULT_MAX_CANDIDATES
 
     if not args.dry_run:
         return _sweep(args)
+    if args.score is not None:
+        raise CliError("--score ranks the configs in a stored study without training; --dry-run only writes the "
+                       "configs: drop one of them")
     space = get_space(args.space)
     bands = _bands_from_args(args, space)
+    out = output_file(args.out) if args.out else None  # before sampling: an impossible path fails at once
     with _progress(args.n, f"sampling {space.name}") as bar:
         result = sample(space, args.n, seed=args.seed, bands=bands,
                         max_candidates=args.max_candidates or DEFAULT_MAX_CANDIDATES, progress=bar.update)
     lines = "".join(json.dumps(r) + "\n" for r in result.records)
-    if args.out:
-        from pathlib import Path
-
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(lines)
+    if out is not None:
+        try:
+            out.write_text(lines)
+        except OSError as e:
+            raise write_failed(out, e) from None
     else:
         sys.stdout.write(lines)
     summary = {"space": space.name, "n": len(result.records), "seed": args.seed,
@@ -440,6 +450,7 @@ def _sweep(args: argparse.Namespace) -> int:
     if args.out:
         raise CliError("--out writes the configs of --dry-run; a sweep is stored in its study: write its "
                        "results with `nas export --study NAME -o FILE.csv`")
+    free = args.score is not None
     space = get_space(args.space)
     bands = _bands_from_args(args, space)
     with _stored_errors():
@@ -452,7 +463,8 @@ def _sweep(args: argparse.Namespace) -> int:
         try:
             workers = (args.jobs or 1) if launcher else args.workers
             summary = run_sweep(space, args.n, seed=args.seed, bands=bands, workers=workers, launcher=launcher,
-                                retry_failed=args.retry_failed, max_candidates=args.max_candidates, **options)
+                                retry_failed=args.retry_failed, max_candidates=args.max_candidates,
+                                training_free=free, scores=args.score.split(",") if free else None, **options)
         except KeyboardInterrupt:
             print("nas sample: interrupted; the running trials were marked FAIL (interrupted) and queued again: "
                   "run the same command to finish the sweep", file=sys.stderr)
@@ -466,6 +478,13 @@ def _sweep(args: argparse.Namespace) -> int:
     elif summary.jobs and not summary.worker_exit_codes:  # submitted to Slurm, not waited for
         print(f"study {summary.study} in {summary.storage}: {summary.complete}/{summary.n} complete, "
               f"{summary.failed} failed; {len(summary.jobs)} worker jobs submitted ({', '.join(summary.jobs)})")
+    elif summary.training_free:
+        best = (f"best {summary.score} {summary.best_score:.4g} (trial {summary.best_trial}; higher is better)"
+                if summary.best_score is not None else "no complete trial")
+        print(f"TRAINING-FREE study {summary.study} in {summary.storage}: {summary.complete}/{summary.n} ranked by "
+              f"the zero-cost score {summary.score} (no model trained: these are scores, not errors), "
+              f"{summary.failed} failed, {best}; scored {summary.trained} in {summary.seconds:.1f} s. "
+              f"Analyze with `nas analyze {summary.study} --metric score_{summary.score}`")
     else:
         best = (f"best error {summary.best_error:.4f} (trial {summary.best_trial})"
                 if summary.best_error is not None else "no complete trial")

@@ -308,7 +308,8 @@ def study_status(study: str, storage: str | None = None, window_minutes: float =
         "waiting": by_state.get("WAITING", 0), "failed": failed,
         "failed_reasons": {k: v for k, v in sorted(reasons.items(), key=lambda kv: str(kv[0])) if k in TERMINAL},
         "retried": by_state.get("FAIL", 0) - failed,  # abandoned or interrupted, queued again
-        "pruned": by_state.get("PRUNED", 0), "duplicates": duplicates}
+        "pruned": by_state.get("PRUNED", 0), "duplicates": duplicates,
+        "training_free": bool(attrs.get("training_free", False)), "objective": attrs.get("objective", "error")}
     if attrs.get("kind") == "sample" and isinstance(attrs.get("n"), int):
         done = len(_index_status(trials).done())
         out.update(done=done, remaining=attrs["n"] - done)
@@ -362,6 +363,9 @@ def format_status(s: dict[str, Any]) -> str:
     """`nas status` as text."""
     what = f"a {s['kind']} of {s['space']}" if s.get("space") else f"an {s['kind']} study"
     lines = [f"study {s['study']} in {s['storage']}: {what}" + (f", n={s['n']}" if s.get("n") else "")]
+    if s.get("training_free"):
+        lines.append(f"  TRAINING-FREE: no model is trained; trial values are {s['objective']}, a zero-cost score "
+                     "at init (higher is better), not errors")
     failed = ", ".join(f"{k} {v}" for k, v in s["failed_reasons"].items())
     lines.append(f"  complete {s['complete']}   running {s['running']}   waiting {s['waiting']}   "
                  f"failed {s['failed']}" + (f" ({failed})" if failed else ""))

@@ -1,7 +1,11 @@
 """`nas scale`: compound scaling of a base network, and EfficientNet's grid search over (alpha, beta, gamma).
 
     nas scale --base efficientnet_b0 --phi 1 --alpha 1.2 --beta 1.1 --gamma 1.15 [--json]
+    nas scale --base efficientnet_b0 --phi 1 --published [--json]       # EfficientNet-B1 exactly
     nas scale --base efficientnet_b0 --grid [--step 0.05] [--tolerance 0.1] [--dry-run] [training flags]
+
+--phi applies the paper's rule (depth alpha^phi, width beta^phi, resolution gamma^phi); the published B1-B7 used
+hand-picked multipliers instead, which --published applies (spaces.scaling.PUBLISHED_EFFICIENTNET).
 
 The grid search (step 1 of EfficientNet) proxy-trains every phi = 1 model of the grid as the trials of one
 stored Optuna study (resumable: the same command trains only what is missing), at the dataset's resolution
@@ -40,7 +44,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                        description="Compound scaling (EfficientNet): depth alpha^phi, width beta^phi, resolution "
                        "gamma^phi, with the reference rounding (channels to multiples of 8, layers up). With --phi: "
                        "print the scaled config and its complexity next to the ideal (alpha beta^2 gamma^2)^phi "
-                       "growth. With --grid: step 1 of EfficientNet: proxy-train every phi = 1 model with "
+                       "growth, say which coefficients were used and, for phi = 1..7, the published B<phi>'s. "
+                       "That rule (the paper's 1.2 / 1.1 / 1.15) does not give the published EfficientNet-B1..B7: "
+                       "their width / depth / resolution were picked by hand (B1 1.0/1.1/240, B2 1.1/1.2/260, "
+                       "B3 1.2/1.4/300, B4 1.4/1.8/380, B5 1.6/2.2/456, B6 1.8/2.6/528, B7 2.0/3.1/600); "
+                       "--published --phi N applies those and reproduces B<N> from efficientnet_b0 exactly. "
+                       "With --grid: step 1 of EfficientNet: proxy-train every phi = 1 model with "
                        "alpha, beta, gamma >= 1 and |alpha beta^2 gamma^2 - 2| <= tolerance as the trials of one "
                        "stored study, train the top few again with more seeds, report the best rule and its "
                        "family phi = 1..7 (--dry-run: list the grid and its complexity only).",
@@ -51,6 +60,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--alpha", type=float, default=DEFAULT_ALPHA, help="depth coefficient")
     p.add_argument("--beta", type=float, default=DEFAULT_BETA, help="width coefficient")
     p.add_argument("--gamma", type=float, default=DEFAULT_GAMMA, help="resolution coefficient")
+    p.add_argument("--published", action="store_true",
+                   help="with --phi N (0..7): EfficientNet-B<N>'s published multipliers instead of alpha^N, beta^N, "
+                   "gamma^N (from efficientnet_b0: B<N> exactly)")
     p.add_argument("--resolution", type=int, default=None,
                    help="base resolution (default: the base's native one, 224 for B0)")
     p.add_argument("--grid", action="store_true", help="grid search over (alpha, beta, gamma) at phi = 1")
@@ -81,26 +93,82 @@ def cmd_scale(args: argparse.Namespace) -> int:
 
     cfg = get_config(args.base)
     if args.grid:
+        if args.published:
+            raise _error("--grid searches (alpha, beta, gamma); --published goes with --phi N instead")
         return _cmd_grid(args, cfg)
     if args.phi is None:
-        raise _error("give --phi P (with --alpha/--beta/--gamma) to scale, or --grid to search the coefficients")
-    from spaces.scaling import compound
+        raise _error("give --phi P (with --alpha/--beta/--gamma, or --published) to scale, or --grid to search "
+                     "the coefficients")
+    from spaces.scaling import compound, published
+    from spaces.scaling_limits import check_multipliers
 
-    s = compound(cfg, args.phi, args.alpha, args.beta, args.gamma, args.resolution)
-    out = {"base": args.base, **s.to_dict()}
+    name = _label(args.base)
+    if args.published:
+        if (args.alpha, args.beta, args.gamma) != (DEFAULT_ALPHA, DEFAULT_BETA, DEFAULT_GAMMA):
+            raise _error("--published uses EfficientNet-B<phi>'s own multipliers; leave out --alpha/--beta/--gamma")
+        if not float(args.phi).is_integer() or not 0 <= args.phi <= 7:
+            raise _error(f"--published: --phi must be one of 0..7 (EfficientNet-B0..B7), got {args.phi:g}")
+        s = published(cfg, int(args.phi), args.resolution, base_name=name)
+        twin = None
+    else:
+        check_multipliers(args.phi, args.alpha, args.beta, args.gamma)  # a network no machine holds: refused
+        s = compound(cfg, args.phi, args.alpha, args.beta, args.gamma, args.resolution, base_name=name)
+        twin = _published_twin(cfg, args.phi, args.resolution, name)
+    model = _effnet(int(args.phi), name) if args.published else None
+    out = {**s.to_dict(), "model": model, "note": _note(s), "published": twin}
     if args.json:
         print(json.dumps(out))
         return 0
     base_res = args.resolution or cfg.native_resolution
-    print(f"{args.base} scaled with phi={args.phi:g} (alpha {args.alpha:g}, beta {args.beta:g}, gamma {args.gamma:g}): "
-          f"depth x{out['depth_mult']:.3f}, width x{out['width_mult']:.3f}, resolution {base_res} -> {s.resolution}")
+    if args.published:
+        print(f"{args.base} -> {model} with the published multipliers (phi={args.phi:g}): "
+              f"depth x{s.depth_mult:.3f}, width x{s.width_mult:.3f}, resolution {base_res} -> {s.resolution}")
+    else:
+        print(f"{args.base} scaled with phi={args.phi:g} (alpha {args.alpha:g}, beta {args.beta:g}, gamma "
+              f"{args.gamma:g}): depth x{s.depth_mult:.3f}, width x{s.width_mult:.3f}, resolution {base_res} -> "
+              f"{s.resolution}")
+    print(f"  coefficients: {out['note']}")
+    if twin:
+        print(f"  published B{twin['n']}{' (' + twin['model'] + ')' if twin['model'] else ''}: depth "
+              f"x{twin['depth_mult']:g}, width x{twin['width_mult']:g}, resolution {twin['resolution']}: "
+              f"{twin['params'] / 1e6:.2f} M params, {twin['flops'] / 1e9:.3f} GF (--published gives it)")
     print(f"  {s.config.describe()}")
     print(f"  params {s.complexity.params:>14,}  ({s.complexity.params / 1e6:.2f} M; "
           f"base {s.base_complexity.params / 1e6:.2f} M)")
+    ideal = "the rule's ideal" if args.published else "ideal"
     print(f"  flops  {s.complexity.flops:>14,}  ({s.complexity.flops / 1e9:.3f} GF: x{s.flops_growth:.3f} the base's; "
-          f"ideal (alpha beta^2 gamma^2)^phi = x{s.ideal_growth:.3f})")
+          f"{ideal} (alpha beta^2 gamma^2)^phi = x{s.ideal_growth:.3f})")
     print(f"  acts   {s.complexity.acts:>14,}  ({s.complexity.acts / 1e6:.2f} M)")
     return 0
+
+
+def _effnet(n: int, base_name: str) -> str:
+    """What the published B<n> multipliers make of the base: B<n> itself from B0."""
+    return f"efficientnet_b{n}" if base_name == "efficientnet_b0" else f"{base_name} with B{n}'s multipliers"
+
+
+def _note(s: Scaled) -> str:
+    """One line: which coefficients `s` used and how they relate to the published EfficientNet-B1..B7."""
+    if s.coefficients == "published":
+        as_rule = ", ".join(f"{v:g} ({k})" for k, v in s.rule_phi.items() if v is not None)
+        return (f"EfficientNet-B{s.phi:g}'s published width / depth / resolution (the reference code's table, "
+                f"picked by hand, not alpha^phi): the rule (alpha {s.alpha:g}, beta {s.beta:g}, gamma {s.gamma:g}) "
+                f"gives these multipliers at phi = {as_rule}")
+    return (f"the EfficientNet paper's rule: depth alpha^phi, width beta^phi, resolution gamma^phi (alpha "
+            f"{s.alpha:g}, beta {s.beta:g}, gamma {s.gamma:g}); the published B1-B7 used hand-picked multipliers "
+            "instead (--published)")
+
+
+def _published_twin(base: NetworkConfig, phi: float, resolution: int | None, name: str) -> dict[str, Any] | None:
+    """For an integer phi in 1..7: the published B<phi>'s multipliers applied to `base`, for comparison."""
+    from spaces.scaling import published
+
+    if not float(phi).is_integer() or not 1 <= phi <= 7:
+        return None
+    p = published(base, int(phi), resolution, base_name=name)
+    return {"n": int(phi), "model": f"efficientnet_b{int(phi)}" if name == "efficientnet_b0" else None,
+            "depth_mult": p.depth_mult, "width_mult": p.width_mult, "resolution": p.resolution,
+            "params": p.complexity.params, "flops": p.complexity.flops, "rule_phi": p.rule_phi}
 
 
 # --- the grid ---------------------------------------------------------------------------------------

@@ -6,15 +6,17 @@ RDB URL works too (``sqlite:///F.db``, ``postgresql://...``, ``mysql+pymysql://.
 for a journal kept in Redis. PostgreSQL is the storage for studies served by several machines.
 
     storage argument               storage
-    None                           JournalStorage(JournalFileBackend("results/nas.journal"))
-    PATH.journal, journal:PATH     JournalStorage(JournalFileBackend(PATH))
+    None                           JournalStorage(SafeJournalFileBackend("results/nas.journal"))
+    PATH.journal, journal:PATH     JournalStorage(SafeJournalFileBackend(PATH))
     PATH.db, PATH.sqlite           RDBStorage("sqlite:///PATH")
     sqlite:///..., postgresql://   RDBStorage(URL)   (pool_pre_ping, a 10 s connect timeout for PostgreSQL)
     redis://...                    JournalStorage(JournalRedisBackend(URL))
 
 Every problem opening a storage (a malformed URL, a server that does not answer, a missing database
 driver, an unreadable file) is a StorageError with one line naming the storage and the fix; opening is
-never retried, so a wrong URL fails at once.
+never retried, so a wrong URL fails at once. A journal whose last write was cut off (power loss, a full disk,
+a killed process) has its partial last line moved to a side file (module nas/journal.py) and goes on; one damaged in
+the middle is refused with the line's number.
 
 Once open, the storage is wrapped in a RetryingStorage: an operation that fails for a reason that passes
 (the database server restarting or unreachable, a connection dropped, a journal file briefly unavailable)
@@ -39,6 +41,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from optuna.storages import BaseStorage
+
+from nas.journal import JournalDamaged, SafeJournalFileBackend, check_last_record, set_aside_torn_tail
 
 if TYPE_CHECKING:
     from optuna.trial import FrozenTrial
@@ -154,7 +158,7 @@ def _open(url: str | None, create: bool) -> BaseStorage:
     kind, target = parse_storage(url)
     name = describe_storage(url)
     if kind == "journal":
-        from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock, JournalStorage
+        from optuna.storages.journal import JournalFileSymlinkLock, JournalStorage
 
         path = Path(target).expanduser()
         if not path.exists():
@@ -169,10 +173,15 @@ def _open(url: str | None, create: bool) -> BaseStorage:
             raise StorageError(f"journal storage {path} is a folder; give a file such as {path}/nas.journal")
         try:
             lock = JournalFileSymlinkLock(str(path), grace_period=_lock_grace())
-            return JournalStorage(JournalFileBackend(str(path), lock_obj=lock))
+            backend = SafeJournalFileBackend(str(path), lock)
+            _set_aside_torn_tail(path, lock)
+            check_last_record(path)
+            return JournalStorage(backend)
+        except JournalDamaged as e:
+            raise StorageError(str(e)) from None
         except OSError as e:
             raise StorageError(f"cannot open journal {path}: {e.strerror or e}") from None
-        except Exception as e:  # a corrupt journal line, ...
+        except Exception as e:  # an unreadable journal line, ...
             raise StorageError(f"cannot read journal {path}: {_first_line(e)}") from None
     if kind == "redis":
         try:
@@ -186,6 +195,16 @@ def _open(url: str | None, create: bool) -> BaseStorage:
         except Exception as e:
             raise StorageError(f"cannot open storage {name!r}: {_first_line(e)}") from None
     return _open_rdb(target, name, create)
+
+
+def _set_aside_torn_tail(path: Path, lock: Any) -> None:
+    """A torn last line of the journal moved to a side file (nas/journal.py); where the journal's folder or file
+    cannot be written (a read-only copy), the line is only reported: readers skip it, and writes fail anyway."""
+    try:
+        set_aside_torn_tail(path, lock)
+    except OSError as e:
+        _log(f"journal {path} ends in a partial line (a write that was cut off), which is skipped; it could not "
+             f"be moved aside: {e.strerror or e}")
 
 
 def _open_rdb(target: str, name: str, create: bool) -> BaseStorage:
@@ -321,6 +340,8 @@ class RetryingStorage(BaseStorage):
             while True:
                 try:
                     result = method(*args, **kwargs)
+                except JournalDamaged as e:  # a journal line damaged while this process had it open
+                    raise StorageError(str(e)) from None
                 except Exception as e:
                     if self.patience <= 0 or not is_transient(e):
                         raise

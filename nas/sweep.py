@@ -140,6 +140,9 @@ class SweepSummary:
     created: bool
     worker_exit_codes: list[int] = field(default_factory=list)
     jobs: list[str] = field(default_factory=list)   # ids of the worker jobs a launcher submitted
+    training_free: bool = False   # ranked by a zero-cost score (nas.scores), nothing trained: no errors
+    score: str | None = None      # the ranking score of a training-free sweep (higher is better)
+    best_score: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -165,8 +168,9 @@ class SearchSummary:
 
 
 # --- naming and study specs -------------------------------------------------------------------------
-def default_study_name(space: str, seed: int) -> str:
-    return f"{space}-s{seed}"
+def default_study_name(space: str, seed: int, training_free_score: str | None = None) -> str:
+    """SPACE-sSEED; a training-free sweep ranked by a score: SPACE-sSEED-trainfree-SCORE."""
+    return f"{space}-s{seed}" + (f"-trainfree-{training_free_score}" if training_free_score else "")
 
 
 def default_search_name(space: str, sampler: str, objectives: Sequence[str], seed: int) -> str:
@@ -519,6 +523,13 @@ class _Job:
     heartbeat_interval: float
     grace_period: float
     storage_retry: float | None = None
+    scores: tuple[str, ...] | None = None   # zero-cost scores recorded with each trial (None: all of nas.scores)
+    training_free: bool = False             # score only, rank by scores[0]: no training
+
+    @property
+    def objective(self) -> str:
+        """The user attr that is the trial's value: error, or the ranking score of a training-free sweep."""
+        return f"score_{self.scores[0]}" if self.training_free and self.scores else "error"
 
     @property
     def poll(self) -> float:
@@ -527,8 +538,12 @@ class _Job:
 
 def _train_trial(st: _Study, trial_id: int, record: dict[str, Any], dataset: Dataset, schedule: Schedule,
                  seed: int, device: str, threads: int | None, heartbeat_interval: float,
-                 train_fn: TrainFn) -> tuple[TrialState, dict[str, Any]]:
-    """Train one config with a heartbeat: (COMPLETE or FAIL, user attrs). KeyboardInterrupt propagates."""
+                 train_fn: TrainFn, scores: Sequence[str] | None = None,
+                 training_free: bool = False) -> tuple[TrialState, dict[str, Any]]:
+    """Score (nas.scores: `scores`, default all; () none) and train one config with a heartbeat: (COMPLETE or
+    FAIL, user attrs). Training-free: only the scores, COMPLETE when scores[0] is finite. KeyboardInterrupt
+    propagates."""
+    from nas.scores import SCORES, score_attrs
     from nas.trainer import TrainingFailed, adapt_config
     from spaces import complexity, get_config
 
@@ -536,7 +551,16 @@ def _train_trial(st: _Study, trial_id: int, record: dict[str, Any], dataset: Dat
     cx = complexity(adapt_config(cfg, dataset), dataset.resolution)
     attrs: dict[str, Any] = {"train_params": cx.params, "train_flops": cx.flops, "train_acts": cx.acts,
                              "train_resolution": dataset.resolution}
+    scores = list(SCORES) if scores is None else list(scores)
     with _Heartbeat(st.storage, trial_id, heartbeat_interval):
+        if scores:  # at init, before (and independent of) training: the trainer's seed and initialisation
+            attrs.update(score_attrs(cfg, dataset, scores, seed=seed, device=device, threads=threads))
+        if training_free:
+            value = attrs.get(f"score_{scores[0]}")
+            if value is None:
+                why = attrs.get("score_error") or f"{scores[0]} is not finite (a singular kernel or an overflow)"
+                return TrialState.FAIL, {**attrs, "fail_reason": "error", "fail_message": why}
+            return TrialState.COMPLETE, attrs
         try:
             result = train_fn(cfg, dataset, schedule, seed=seed, device=device, threads=threads)
         except TrainingFailed as e:
@@ -601,13 +625,14 @@ def _sweep_worker(job: _Job, k: int = 0, train_fn: TrainFn | None = None, datase
             continue
         try:
             state, attrs = _train_trial(st, trial_id, trial.user_attrs["record"], dataset, schedule, job.seed,
-                                        device, threads, job.heartbeat_interval, train_fn)
+                                        device, threads, job.heartbeat_interval, train_fn, job.scores,
+                                        job.training_free)
         except KeyboardInterrupt:
             if _finish(st, trial_id, {"fail_reason": "interrupted", "fail_message": "stopped by the user"},
                        TrialState.FAIL):
                 _requeue(st, trial, "interrupted")
             raise
-        values = [attrs["error"]] if state == TrialState.COMPLETE else None
+        values = [attrs[job.objective]] if state == TrialState.COMPLETE else None
         attrs["storage_seconds"] = round(spent() - mark, 4)  # claim, checks, start (heartbeats run aside)
         if not _finish(st, trial_id, attrs, state, values):
             _adopt(st, trial, attrs, state, values, job.n)
@@ -757,9 +782,15 @@ def run_sweep(space: str | DesignSpace, n: int, *, seed: int = 0, bands: Sequenc
               threads: int | None = None, retry_failed: bool = False, max_candidates: int | None = None,
               heartbeat_interval: float = HEARTBEAT_INTERVAL, grace_period: float = GRACE_PERIOD,
               storage_retry: float | None = None, launcher: Launcher | None = None,
-              train_fn: TrainFn | None = None, progress: bool | None = None) -> SweepSummary:
+              train_fn: TrainFn | None = None, progress: bool | None = None, scores: Sequence[str] | None = None,
+              training_free: bool = False) -> SweepSummary:
     """Sample `n` configs of `space` from `seed` (what `nas sample --dry-run` writes) and train each once as a
     trial of the Optuna study `study` (default "<space>-s<seed>") in `storage` (default results/nas.journal).
+
+    Each trial also records the zero-cost scores `scores` (nas.scores; default all, () none) of the model at
+    init as ``score_<name>``. `training_free` trains nothing: the trials are ranked by scores[0] (default
+    naswot; higher is better, the study maximizes it), the study is "<space>-s<seed>-trainfree-<score>" and
+    its attrs say ``training_free``; such trials have no error.
 
     Re-running with the same arguments resumes: only the missing configs are trained. `workers` > 1 starts
     that many processes sharing the study (on CPU each gets its share of the cores). `train_fn` replaces
@@ -778,13 +809,21 @@ def run_sweep(space: str | DesignSpace, n: int, *, seed: int = 0, bands: Sequenc
     space = get_space(space) if isinstance(space, str) else space
     if workers < 1:
         raise SweepError(f"workers must be at least 1, got {workers}")
+    scores = _score_names(scores, training_free)
     schedule, bands, store, data = _prepare(space, schedule, bands, device, storage, dataset, data_dir,
                                             heartbeat_interval, grace_period, storage_retry)
     records = sample(space, n, seed=seed, bands=bands, max_candidates=max_candidates or DEFAULT_MAX_CANDIDATES).records
-    name = study or default_study_name(space.name, seed)
+    name = study or default_study_name(space.name, seed, scores[0] if training_free else None)
     spec = {"kind": "sample", "space": space.name, "seed": seed, "n": n, "bands": _bands_json(bands),
             "dataset": data.name, "schedule": schedule.to_dict(), "configs": _digest(records)}
-    st, created = _open_study(store, storage, name, spec, ["minimize"], optuna.samplers.RandomSampler(seed=seed))
+    if training_free:  # nothing is trained: no schedule; what the trial values are instead
+        from nas.scores import BATCH_SIZE
+
+        del spec["schedule"]
+        spec.update(training_free=True, objective=f"score_{scores[0]}", direction="maximize (higher is better)",
+                    scores=scores, score_batch=BATCH_SIZE)
+    st, created = _open_study(store, storage, name, spec, ["maximize" if training_free else "minimize"],
+                              optuna.samplers.RandomSampler(seed=seed))
     _enqueue_missing(st, records, retry_failed)
     if "ready" not in st.study.user_attrs:
         st.study.set_user_attr("ready", True)
@@ -796,7 +835,8 @@ def run_sweep(space: str | DesignSpace, n: int, *, seed: int = 0, bands: Sequenc
     workers = min(workers, max(waiting, 1 if running else 0))
     job = _Job(study=name, storage=storage, n=n, dataset=dataset, data_dir=data_dir, schedule=schedule.to_dict(),
                seed=seed, device=device, threads=threads, workers=max(workers, 1), retry_failed=retry_failed,
-               heartbeat_interval=heartbeat_interval, grace_period=grace_period, storage_retry=storage_retry)
+               heartbeat_interval=heartbeat_interval, grace_period=grace_period, storage_retry=storage_retry,
+               scores=tuple(scores), training_free=training_free)
     bar = _Progress(n, len(before.done(retry_failed)), name, progress)
 
     def refresh() -> None:
@@ -804,7 +844,10 @@ def run_sweep(space: str | DesignSpace, n: int, *, seed: int = 0, bands: Sequenc
         status = _index_status(trials)
         running = len([t for t in trials if t.state == TrialState.RUNNING])
         failed = f"{len(status.failed)} failed" if status.failed else ""
-        bar.update(len(status.done()), _best(trials)[0], ", ".join(x for x in (failed, f"{running} running") if x))
+        best = _best_score(trials, job.objective)[0] if training_free else None
+        extra = [f"best {scores[0]} {best:.4g} (training-free)" if best is not None else "", failed,
+                 f"{running} running"]
+        bar.update(len(status.done()), _best(trials)[0], ", ".join(x for x in extra if x))
 
     codes: list[int] = []
     jobs: list[str] = []
@@ -822,11 +865,40 @@ def run_sweep(space: str | DesignSpace, n: int, *, seed: int = 0, bands: Sequenc
     trials = st.trials()
     after = _index_status(trials)
     best_error, best_trial = _best(trials)
+    best_score = None
+    if training_free:
+        best_score, best_trial = _best_score(trials, job.objective)
     done = after.done()
     return SweepSummary(study=name, storage=st.url, n=n, complete=len(after.complete), failed=len(after.failed),
                         missing=n - len(done), trained=len(done - before.done(retry_failed)), best_error=best_error,
                         best_trial=best_trial, seconds=round(time.perf_counter() - start, 3), created=created,
-                        worker_exit_codes=codes, jobs=jobs)
+                        worker_exit_codes=codes, jobs=jobs, training_free=training_free,
+                        score=scores[0] if training_free else None, best_score=best_score)
+
+
+def _score_names(scores: Sequence[str] | None, training_free: bool) -> list[str]:
+    """The checked zero-cost score names (nas.scores); a training-free sweep needs one (default naswot)."""
+    from nas.scores import SCORES, ScoreError, parse_scores
+
+    if scores is None:
+        return ["naswot"] if training_free else list(SCORES)
+    try:
+        names = parse_scores(scores) if scores else []
+    except ScoreError as e:
+        raise SweepError(str(e)) from None
+    if training_free and not names:
+        raise SweepError(f"a training-free sweep ranks by a score: name one of {', '.join(SCORES)}")
+    return names
+
+
+def _best_score(trials: Iterable[FrozenTrial], key: str) -> tuple[float | None, int | None]:
+    """The highest `key` user attr of the complete trials (zero-cost scores: higher is better) and its trial."""
+    best: tuple[float | None, int | None] = (None, None)
+    for t in trials:
+        value = t.user_attrs.get(key)
+        if t.state == TrialState.COMPLETE and isinstance(value, int | float) and (best[0] is None or value > best[0]):
+            best = (float(value), t.number)
+    return best
 
 
 # --- define-by-run search ---------------------------------------------------------------------------
@@ -1178,7 +1250,9 @@ def export_study(study_name: str, storage: str | None = None) -> pd.DataFrame:
     """One row per trial of a `nas sample` or `nas search` study, with flat columns: trial, state, error,
     params/flops/acts (224 px reference), train_params/flops/acts (training resolution), depth_i, width_i,
     stride_i, bottleneck_i, group_width_i, block, se_ratio, RegNet d/w0/wa/wm where they apply, the measured
-    metrics, fail_reason, and the study's space, seed and dataset."""
+    metrics, the zero-cost scores at init (score_<name>, higher is better; nas.scores), fail_reason, and the
+    study's space, seed, dataset and training_free (True for a sweep ranked by a score without training: its
+    error column is empty)."""
     import pandas as pd
 
     st = _load_existing(storage, study_name)
@@ -1198,8 +1272,9 @@ def export_study(study_name: str, storage: str | None = None) -> pd.DataFrame:
             stage_fields += [k for k in stage if k not in stage_fields]
     columns += [f"{f}_{i}" for f in stage_fields for i in range(1, num_stages + 1)]
     columns += ["block", "se_ratio", "stem_width"] + (["d", "w0", "wa", "wm"] if regnet else [])
-    columns += [*METRIC_COLUMNS, "fail_reason", "fail_message", "space", "seed", "dataset"]
-    columns += ([] if is_sample else ["sampler"]) + ["datetime_start", "datetime_complete"]
+    score_columns = sorted({k for t in trials for k in t.user_attrs if k.startswith("score_")})
+    columns += [*METRIC_COLUMNS, *score_columns, "fail_reason", "fail_message", "space", "seed", "dataset"]
+    columns += ([] if is_sample else ["sampler"]) + ["training_free", "datetime_start", "datetime_complete"]
     rows = []
     for t, rec in zip(trials, records, strict=True):
         ua = t.user_attrs
@@ -1207,7 +1282,7 @@ def export_study(study_name: str, storage: str | None = None) -> pd.DataFrame:
                                "error": ua.get("error")}
         for key in ("params", "flops", "acts"):
             row[key] = rec.get(key, ua.get(key))
-        for key in ("train_params", "train_flops", "train_acts", *METRIC_COLUMNS):
+        for key in ("train_params", "train_flops", "train_acts", *METRIC_COLUMNS, *score_columns):
             row[key] = ua.get(key)
         stages = rec.get("stages") or []
         for f in stage_fields:
@@ -1223,6 +1298,7 @@ def export_study(study_name: str, storage: str | None = None) -> pd.DataFrame:
             row["fail_message"] = ua.get("fail_message")
         for key in ("space", "seed", "dataset", "sampler"):
             row[key] = attrs.get(key)
+        row["training_free"] = bool(attrs.get("training_free", False))
         row["datetime_start"] = t.datetime_start.isoformat(timespec="seconds") if t.datetime_start else None
         row["datetime_complete"] = t.datetime_complete.isoformat(timespec="seconds") if t.datetime_complete else None
         rows.append(row)
@@ -1289,9 +1365,14 @@ def write_table(df: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
     suffix = out.suffix.lower()
     if suffix not in (".csv", ".parquet", ".pq"):
         raise SweepError(f"cannot write {out}: give a .csv or .parquet file")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if suffix == ".csv":
-        df.to_csv(out, index=False)
-    else:
-        df.to_parquet(out, index=False)
+    from nas.outputs import output_file, write_failed
+
+    output_file(out)  # OutputError (one line) for a path that cannot be a file
+    try:
+        if suffix == ".csv":
+            df.to_csv(out, index=False)
+        else:
+            df.to_parquet(out, index=False)
+    except OSError as e:
+        raise write_failed(out, e) from None
     return out

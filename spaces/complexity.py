@@ -8,10 +8,15 @@ Every function is written with array arithmetic only, so the same code counts on
 batch of sampled candidates at once (numpy int64 arrays of shape (n,)): rejection sampling over huge
 spaces counts ~10^6 candidates per second this way. Each function mirrors one module of
 `spaces.blocks`; tests compare both against built models and fvcore.
+
+Counts are exact, never wrapped: `network_cost` bounds every product it will form (layers x widest
+channels^2 x largest kernel^2 x pixels) and, when that bound could pass int64 (huge widths or
+resolutions), counts with Python ints (object arrays) instead.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -23,10 +28,11 @@ from spaces.netconfig import NetworkConfig
 
 Resolution = int | tuple[int, int]
 REFERENCE_RESOLUTION = 224
+INT64_MAX = int(np.iinfo(np.int64).max)
 
 
 class Cost(NamedTuple):
-    """params, flops, acts: Python/numpy ints, or int64 arrays for a batch."""
+    """params, flops, acts: Python/numpy ints, or int64 (object: Python ints, for huge counts) arrays for a batch."""
 
     params: np.ndarray | int
     flops: np.ndarray | int
@@ -154,7 +160,7 @@ def res_bottleneck_block(h, w, w_in, w_out, stride, bottleneck, group_width, se_
     c, _, _ = conv_bn(h2, w2, w_mid, w_out, 1)
     cost = a + b + c + projection(h2, w2, w_in, w_out, stride, opts.proj_kernel)
     if se_ratio:
-        cost = cost + squeeze_excitation(w_mid, np.rint(se_ratio * w_in).astype(np.int64))
+        cost = cost + squeeze_excitation(w_mid, _round(se_ratio * w_in))
     if opts.se_reduction:
         cost = cost + squeeze_excitation(w_out, w_out // opts.se_reduction)
     return cost, h2, w2
@@ -182,10 +188,40 @@ def body_cost(block, se_ratio, h, w, w_in, depth, width, stride, bottleneck, gro
     return total, w_in
 
 
+def _round(x):
+    """Round half to even to whole numbers (np.rint): int64 for int64 arrays, Python ints otherwise."""
+    if np.ndim(x) == 0:
+        return round(float(x))
+    x = np.asarray(x)
+    if x.dtype == object:
+        return np.array([round(float(v)) for v in x.ravel()], dtype=object).reshape(x.shape)
+    return np.rint(x).astype(np.int64)
+
+
+def count_bound(se_ratio, stem_width, in_channels, num_classes, h, w, depth, width,
+                opts: BlockOptions = DEFAULT_OPTIONS) -> int:
+    """An upper bound (a Python int) on every count and every intermediate product of `network_cost`: at
+    most 8 conv / linear layers a block (3 convs, the projection, two SE pairs) and 4 more (stem, head), each
+    with at most (widest channels)^2 x (largest kernel)^2 weights, (widest channels) x pixels outputs and
+    (widest channels)^2 x (largest kernel)^2 x pixels multiply-adds."""
+    widest = max(int(np.max(width)), int(stem_width), int(in_channels), int(num_classes), 1)
+    widest = widest * max(1, math.ceil(se_ratio or 0)) + 1  # SE hidden widths: se_ratio x the block input
+    kernel2 = max(49, int(opts.proj_kernel) ** 2)               # the 7x7 stem, 3x3 projections
+    blocks = int(np.max(np.sum(depth, axis=-1)))
+    return (8 * blocks + 4) * (widest * widest * kernel2 + 3 * widest) * max(1, int(h) * int(w))
+
+
 def network_cost(block, se_ratio, stem, stem_width, in_channels, num_classes, resolution: Resolution,
                  depth, width, stride, bottleneck, group_width, stem_kind: str = "regnet",
                  opts: BlockOptions = DEFAULT_OPTIONS) -> Cost:
     h, w = (resolution, resolution) if np.ndim(resolution) == 0 else resolution
+    arrays = (depth, width, stride, bottleneck, group_width)
+    if count_bound(se_ratio, stem_width, in_channels, num_classes, h, w, depth, width, opts) > INT64_MAX:
+        # counts that could pass int64: Python ints throughout (object arrays), exact at any size
+        depth, width, stride, bottleneck, group_width = (np.asarray(x).astype(object) for x in arrays)
+        h, w, stem_width, in_channels, num_classes = (int(x) for x in (h, w, stem_width, in_channels, num_classes))
+    elif any(np.asarray(x).dtype == object for x in arrays):  # Python ints that fit: the fast int64 path
+        depth, width, stride, bottleneck, group_width = (np.asarray(x).astype(np.int64) for x in arrays)
     stem, h, w = stem_cost(h, w, in_channels, stem_width, stem, stem_kind)
     body, w_last = body_cost(block, se_ratio, h, w, stem_width, depth, width, stride, bottleneck,
                              group_width, opts)
@@ -217,8 +253,8 @@ def anynet_complexity(cfg: AnyNetConfig, resolution: Resolution = REFERENCE_RESO
                       stem: str | None = None) -> Complexity:
     _check_resolution(resolution)
     stages = cfg.stages
-    arrays = [np.array([[getattr(s, f) for s in stages]], dtype=np.int64)
-              for f in ("depth", "width", "stride", "bottleneck", "group_width")]
+    arrays = [np.array([[getattr(s, f) for s in stages]], dtype=object)  # Python ints: any size; network_cost
+              for f in ("depth", "width", "stride", "bottleneck", "group_width")]  # makes them int64 if safe
     opts = BlockOptions(cfg.se_reduction, cfg.stride_1x1, cfg.expand_3x3, cfg.proj_kernel)
     cost = network_cost(cfg.block, cfg.se_ratio, stem or cfg.stem, cfg.stem_width,
                         in_channels or cfg.in_channels, num_classes or cfg.num_classes, resolution,

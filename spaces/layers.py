@@ -5,7 +5,9 @@ are written as a pure function config -> node tree. Counting walks the tree with
 analytic complexity needs no torch; `build` turns the same tree into modules, so both cannot drift apart.
 
 Conventions as in `spaces.complexity`: params = learnable parameters (BN: 2 per channel); flops =
-multiply-adds of conv and linear layers; acts = output elements of conv and linear layers.
+multiply-adds of conv and linear layers; acts = output elements of conv and linear layers. Counts are Python
+ints (a node's sizes are made Python ints first, even when a config holds numpy ints), so they are exact at
+any size and never wrap.
 
     net = Seq((conv_bn_act(64, 7, stride=2), Pool("max", 3, 2, 1), GlobalPool(), Flatten(), Linear(1000)))
     cost, shape = net.count((3, 224, 224))
@@ -29,7 +31,7 @@ Pair = int | tuple[int, int]
 
 
 def _pair(x: Pair) -> tuple[int, int]:
-    return (x, x) if isinstance(x, int) else (int(x[0]), int(x[1]))
+    return (int(x[0]), int(x[1])) if isinstance(x, tuple | list) else (int(x), int(x))
 
 
 def _out_size(size: int, k: int, stride: int, pad: int, ceil_mode: bool = False, dilation: int = 1) -> int:
@@ -74,8 +76,9 @@ class Conv(Node):
 
     def count(self, shape: Shape) -> tuple[Cost, Shape]:
         c, (kh, kw), _, _, (oh, ow) = self._geometry(shape)
-        weights = (c // self.groups) * self.out * kh * kw
-        return Cost(weights + self.bias * self.out, weights * oh * ow, self.out * oh * ow), (self.out, oh, ow)
+        c, out, oh, ow = int(c), int(self.out), int(oh), int(ow)
+        weights = (c // int(self.groups)) * out * kh * kw
+        return Cost(weights + self.bias * out, weights * oh * ow, out * oh * ow), (out, oh, ow)
 
     def build(self, shape: Shape) -> nn.Module:
         from torch import nn
@@ -89,7 +92,7 @@ class BN(Node):
     eps: float = 1e-5
 
     def count(self, shape: Shape) -> tuple[Cost, Shape]:
-        return Cost(2 * shape[0], 0, 0), shape
+        return Cost(2 * int(shape[0]), 0, 0), shape
 
     def build(self, shape: Shape) -> nn.Module:
         from torch import nn
@@ -184,8 +187,8 @@ class Linear(Node):
     def count(self, shape: Shape) -> tuple[Cost, Shape]:
         if shape[1:] != (1, 1):
             raise ConfigError(f"a linear layer needs a flat input (put Flatten or GlobalPool first), got {shape}")
-        c = shape[0]
-        return Cost(c * self.out + self.bias * self.out, c * self.out, self.out), (self.out, 1, 1)
+        c, out = int(shape[0]), int(self.out)
+        return Cost(c * out + self.bias * out, c * out, out), (out, 1, 1)
 
     def build(self, shape: Shape) -> nn.Module:
         from torch import nn
@@ -324,8 +327,8 @@ class SE(Node):
     gate: str = "sigmoid"
 
     def count(self, shape: Shape) -> tuple[Cost, Shape]:
-        c = shape[0]
-        return Cost(2 * c * self.hidden + self.hidden + c, 2 * c * self.hidden, self.hidden + c), shape
+        c, hidden = int(shape[0]), int(self.hidden)
+        return Cost(2 * c * hidden + hidden + c, 2 * c * hidden, hidden + c), shape
 
     def build(self, shape: Shape) -> nn.Module:
         from spaces.layer_modules import SEModule

@@ -9,8 +9,10 @@ Rounding rules of the reference code (REFERENCE section 4):
 * resolution r -> round(r * res / q) * q with q = 8 at ImageNet sizes (q = 1 below 64 px, for proxies).
 
 `compound(base, phi, alpha, beta, gamma)` uses depth = alpha^phi, width = beta^phi, resolution = gamma^phi
-and reports the analytic flops next to the ideal growth (alpha * beta^2 * gamma^2)^phi. `grid_points`
-enumerates step 1 of EfficientNet: alpha, beta, gamma >= 1 on a grid with alpha * beta^2 * gamma^2 ~ 2.
+(the EfficientNet paper's rule, 1.2 / 1.1 / 1.15) and reports the analytic flops next to the ideal growth
+(alpha * beta^2 * gamma^2)^phi. The published B1-B7 were not made by that rule: their multipliers were picked
+by hand (PUBLISHED_EFFICIENTNET); `published(base, n)` applies them and reproduces B1-B7 from B0 exactly.
+`grid_points` enumerates step 1 of EfficientNet: alpha, beta, gamma >= 1 on a grid with alpha beta^2 gamma^2 ~ 2.
 """
 
 from __future__ import annotations
@@ -30,6 +32,15 @@ from spaces.netconfig import NetworkConfig
 from spaces.space import DesignSpace
 
 TARGET = 2.0  # alpha * beta^2 * gamma^2: flops double per unit of phi
+RULE = (1.2, 1.1, 1.15)  # the EfficientNet paper's (alpha, beta, gamma) [EffNet §3.3]
+# EfficientNet-B0..B7 as published: (width, depth, resolution, dropout), the reference code's table
+# (tensorflow/tpu models/official/efficientnet/efficientnet_builder.py, efficientnet_params; timm and
+# torchvision use the same numbers). Hand-picked: e.g. B1 keeps B0's width where beta^1 would be 1.1.
+PUBLISHED_EFFICIENTNET: dict[int, tuple[float, float, int, float]] = {
+    0: (1.0, 1.0, 224, 0.2), 1: (1.0, 1.1, 240, 0.2), 2: (1.1, 1.2, 260, 0.3), 3: (1.2, 1.4, 300, 0.3),
+    4: (1.4, 1.8, 380, 0.4), 5: (1.6, 2.2, 456, 0.4), 6: (1.8, 2.6, 528, 0.5), 7: (2.0, 3.1, 600, 0.5),
+}
+PUBLISHED_BASE_RESOLUTION = 224  # B0's, to which the published resolutions are relative
 
 
 def round_depth(layers: int, depth: float) -> int:
@@ -71,7 +82,11 @@ def scale(cfg: NetworkConfig, depth: float = 1.0, width: float = 1.0) -> Network
 
 @dataclass(frozen=True)
 class Scaled:
-    """A compound-scaled network: the config, its resolution and complexity, and the base's."""
+    """A compound-scaled network: the config, its resolution and complexity, and the base's.
+
+    coefficients "rule": the multipliers are alpha^phi, beta^phi, gamma^phi; "published": they are
+    EfficientNet-B<phi>'s from PUBLISHED_EFFICIENTNET (alpha, beta, gamma are then the rule's, for comparison).
+    """
 
     config: NetworkConfig
     resolution: int
@@ -81,6 +96,21 @@ class Scaled:
     gamma: float
     complexity: Complexity
     base_complexity: Complexity
+    coefficients: str = "rule"
+    multipliers: tuple[float, float, float] | None = None  # (depth, width, resolution) if not the rule's
+    base_name: str | None = None
+
+    @property
+    def depth_mult(self) -> float:
+        return self.multipliers[0] if self.multipliers else self.alpha ** self.phi
+
+    @property
+    def width_mult(self) -> float:
+        return self.multipliers[1] if self.multipliers else self.beta ** self.phi
+
+    @property
+    def resolution_mult(self) -> float:
+        return self.multipliers[2] if self.multipliers else self.gamma ** self.phi
 
     @property
     def ideal_growth(self) -> float:
@@ -91,10 +121,19 @@ class Scaled:
     def flops_growth(self) -> float:
         return self.complexity.flops / self.base_complexity.flops
 
+    @property
+    def rule_phi(self) -> dict[str, float | None]:
+        """The phi at which the rule (alpha, beta, gamma) gives each multiplier: phi itself for the rule,
+        different per dimension for the published coefficients (None where the coefficient is 1)."""
+        pairs = (("depth", self.depth_mult, self.alpha), ("width", self.width_mult, self.beta),
+                 ("resolution", self.resolution_mult, self.gamma))
+        return {k: round(math.log(m) / math.log(c), 4) if c != 1 else None for k, m, c in pairs}
+
     def to_dict(self) -> dict[str, Any]:
-        return {"phi": self.phi, "alpha": self.alpha, "beta": self.beta, "gamma": self.gamma,
-                "depth_mult": self.alpha ** self.phi, "width_mult": self.beta ** self.phi,
-                "resolution_mult": self.gamma ** self.phi, "resolution": self.resolution,
+        return {"coefficients": self.coefficients, "base_name": self.base_name, "phi": self.phi,
+                "alpha": self.alpha, "beta": self.beta, "gamma": self.gamma,
+                "depth_mult": self.depth_mult, "width_mult": self.width_mult,
+                "resolution_mult": self.resolution_mult, "rule_phi": self.rule_phi, "resolution": self.resolution,
                 "params": self.complexity.params, "flops": self.complexity.flops, "acts": self.complexity.acts,
                 "flops_growth": round(self.flops_growth, 4), "ideal_growth": round(self.ideal_growth, 4),
                 "base": self.base_complexity.to_dict(), "config": self.config.to_dict()}
@@ -109,18 +148,46 @@ def _check_coefficients(phi: float, alpha: float, beta: float, gamma: float) -> 
 
 
 def compound(base: NetworkConfig, phi: float, alpha: float = 1.2, beta: float = 1.1, gamma: float = 1.15,
-             resolution: int | None = None, resolution_divisor: int | None = None) -> Scaled:
+             resolution: int | None = None, resolution_divisor: int | None = None,
+             base_name: str | None = None) -> Scaled:
     """Scale `base` by depth alpha^phi, width beta^phi and resolution gamma^phi (from `resolution`, default
-    the base's native one), with the reference rounding; complexity with the base's channels and classes."""
+    the base's native one), with the reference rounding; complexity with the base's channels and classes.
+    `base_name` (default: the one `base` records, if any) goes into the result and the config's `scaling`."""
     _check_coefficients(phi, alpha, beta, gamma)
     base_res = base.native_resolution if resolution is None else resolution
     new_res = round_resolution(base_res * gamma ** phi, resolution_divisor)
     cfg = scale(base, alpha ** phi, beta ** phi)
+    name = base_name or _recorded_name(base)
     if isinstance(cfg, MBConvConfig):
-        name = base.scaling.get("base") if isinstance(base, MBConvConfig) and base.scaling else None
         cfg = cfg.replace(resolution=new_res,
                           scaling={"base": name, "phi": phi, "alpha": alpha, "beta": beta, "gamma": gamma})
-    return Scaled(cfg, new_res, phi, alpha, beta, gamma, cfg.analytic(new_res), base.analytic(base_res))
+    return Scaled(cfg, new_res, phi, alpha, beta, gamma, cfg.analytic(new_res), base.analytic(base_res),
+                  base_name=name)
+
+
+def published(base: NetworkConfig, n: int, resolution: int | None = None, base_name: str | None = None) -> Scaled:
+    """EfficientNet-B`n`'s published multipliers (PUBLISHED_EFFICIENTNET: width, depth, resolution and
+    dropout) applied to `base`, with the reference rounding. From EfficientNet-B0 this is B`n` exactly; the
+    resolution is B`n`'s times base resolution / 224 (default: the base's native one), to the nearest pixel.
+    The Scaled's alpha, beta, gamma are the paper's rule (RULE), for comparison (see Scaled.rule_phi)."""
+    if isinstance(n, bool) or not isinstance(n, int | float) or n not in PUBLISHED_EFFICIENTNET:
+        raise ConfigError(f"published EfficientNet coefficients exist for B0 to B7 (phi 0..7), not phi={n!r}")
+    n = int(n)
+    width, depth, res, dropout = PUBLISHED_EFFICIENTNET[n]
+    base_res = base.native_resolution if resolution is None else resolution
+    new_res = max(1, round(res * base_res / PUBLISHED_BASE_RESOLUTION))
+    cfg = scale(base, depth, width)
+    name = base_name or _recorded_name(base)
+    if isinstance(cfg, MBConvConfig):
+        cfg = cfg.replace(resolution=new_res, dropout=dropout,
+                          scaling={"base": name, "phi": n, "coefficients": "published", "width": width,
+                                   "depth": depth, "resolution": res})
+    return Scaled(cfg, new_res, n, *RULE, cfg.analytic(new_res), base.analytic(base_res), coefficients="published",
+                  multipliers=(depth, width, new_res / base_res), base_name=name)
+
+
+def _recorded_name(base: NetworkConfig) -> str | None:
+    return base.scaling.get("base") if isinstance(base, MBConvConfig) and base.scaling else None
 
 
 def grid_points(step: float = 0.05, tolerance: float = 0.1, target: float = TARGET) -> list[tuple[float, float, float]]:
@@ -246,4 +313,5 @@ class ScalingSpace(DesignSpace):
         return self.config(trial.suggest_int("rule", 0, len(self.grid) - 1))
 
 
-__all__ = ["Scaled", "ScalingSpace", "compound", "family", "grid_points", "round_depth", "round_resolution", "scale"]
+__all__ = ["PUBLISHED_EFFICIENTNET", "RULE", "Scaled", "ScalingSpace", "compound", "family", "grid_points", "published",
+           "round_depth", "round_resolution", "scale"]

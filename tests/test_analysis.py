@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import types
 from itertools import combinations
@@ -249,7 +250,42 @@ def frames() -> dict[str, pd.DataFrame]:
     return {"anynetx_e": synthetic("anynetx_e", 50, 0, 0.0), "regnetx": synthetic("regnetx", 50, 1, -0.03)}
 
 
+def nds_repeats(values: np.ndarray, low: float, high: float, count: int) -> np.ndarray:
+    """Integer weights proportional to the NDS-normalized ones (REFERENCE section 3: 1 / models in the bin), for
+    `count` equal-width bins over [low, high] (the last one closed): lcm(bin counts) / (models in the bin).
+    Repeating each model that many times turns the weighted EDF into a plain one that scipy can test."""
+    v = np.asarray(values, float)
+    idx = np.minimum(((v - low) / (high - low) * count).astype(int), count - 1)
+    per_bin = np.bincount(idx, minlength=count)
+    assert (per_bin > 0).all()
+    return math.lcm(*per_bin.tolist()) // per_bin[idx]
+
+
+# the plots' expected pixel sizes at 110 dpi (bbox "tight" trims the margins): (width, height) in inches
+PLOT_INCHES = {
+    "edf": (6.0, 4.2), "edf_normalized": (6.0, 4.2), "random_search": (6.0, 4.2),
+    "error_vs_stage_params": (4 * 3.2, 4 * 3.2 * 0.85),  # depth/width/bottleneck/group_width x 4 stages, 4 a row
+    "error_vs_params": (4 * 3.2, 2 * 3.2 * 0.85),        # d, w0, wa, wm (regnetx); e_fit, flops, params, acts
+    "best_ranges": (4 * 3.2, 6 * 3.2 * 0.85),            # those 16 + 8 parameters, 4 a row
+    "width_profiles": (2 * 4.0, 4.0 * 0.85),             # one panel per space
+}
+
+
+def drawn_pixels(image: np.ndarray, color: str, alpha: float = 1.0) -> int:
+    """Pixels of `color` drawn with `alpha` over white, to a rounding tolerance."""
+    from matplotlib.colors import to_rgb
+
+    want = np.rint(alpha * np.array(to_rgb(color)) * 255 + (1 - alpha) * 255).astype(np.int16)
+    return int((np.abs(image.astype(np.int16) - want) <= 2).all(axis=-1).sum())
+
+
 def test_analyze_writes_summary_and_plots(frames, tmp_path):
+    """Values, not keys: the KS entries against scipy.stats.ks_2samp on the same models, and each plot decoded
+    (PIL), of its figure's size, with both spaces drawn in their colors. Mutations guarded against: D on the
+    wrong pair or on unnormalized weights in the normalized entry, a p-value not of the form (1 + k) / (1 + n),
+    a plot saved empty, without a space, or at another size."""
+    from PIL import Image
+
     s = analyze(frames, tmp_path, normalize="flops", bins=5, n_boot=100, n_perm=100, n_best=300)
     on_disk = json.loads((tmp_path / "summary.json").read_text())
     assert on_disk == s and set(on_disk["spaces"]) == {"anynetx_e", "regnetx"}
@@ -260,12 +296,31 @@ def test_analyze_writes_summary_and_plots(frames, tmp_path):
         assert sp["median_e_fit"] >= 0 and "trend" in sp and "depth_3" in sp["best_ranges"]
     assert [(r["a"], r["b"], r["normalized"]) for r in on_disk["ks"]] == [
         ("anynetx_e", "regnetx", False), ("anynetx_e", "regnetx", True)]
-    assert all({"D", "p_value"} <= set(r) for r in on_disk["ks"]) and on_disk["bins"]["count"] == 5
+    assert on_disk["bins"]["count"] == 5
+    a, b = (frames[k][frames[k]["state"] == "COMPLETE"] for k in ("anynetx_e", "regnetx"))
+    plain, normed = on_disk["ks"]
+    assert plain["D"] == pytest.approx(sps.ks_2samp(a["error"], b["error"]).statistic, abs=1e-12)
+    # scipy's exact p (the share of all splits of the pooled models at least this far apart) is 2.6e-12, so
+    # none of the 100 random splits reaches D: the permutation p-value is its floor 1 / (1 + 100)
+    assert sps.ks_2samp(a["error"], b["error"], method="exact").pvalue < 1e-9
+    assert plain["p_value"] == 1 / 101 and plain["n_perm"] + plain["rejected"] == 100
+    # normalized: the models in the overlap of the flops ranges, weighted 1 / (models in the bin) over 5 bins,
+    # as integer repeats; its D is as extreme, so again no split reaches it
+    low, high = max(a["flops"].min(), b["flops"].min()), min(a["flops"].max(), b["flops"].max())
+    a, b = (f[(f["flops"] >= low) & (f["flops"] <= high)] for f in (a, b))
+    ea, eb = (np.repeat(f["error"].to_numpy(), nds_repeats(f["flops"], low, high, 5)) for f in (a, b))
+    assert normed["D"] == pytest.approx(sps.ks_2samp(ea, eb).statistic, abs=1e-12)
+    assert normed["p_value"] == 1 / 101 and normed["n_perm"] + normed["rejected"] == 100
     report = (tmp_path / "report.md").read_text()
-    for name in ("edf", "edf_normalized", "random_search", "error_vs_stage_params", "error_vs_params",
-                 "best_ranges", "width_profiles"):
-        assert (tmp_path / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+    for name, (w, h) in PLOT_INCHES.items():
         assert f"]({name}.png)" in report
+        with Image.open(tmp_path / f"{name}.png") as im:
+            image = np.asarray(im.convert("RGB"))
+        assert 0.85 <= image.shape[1] / (w * 110) <= 1.02 and 0.85 <= image.shape[0] / (h * 110) <= 1.02, name
+        if name == "width_profiles":  # best models blue, worst red, each drawn at alpha 0.7
+            assert drawn_pixels(image, "tab:blue", 0.7) > 100 and drawn_pixels(image, "tab:red", 0.7) > 100
+        else:  # one color per space: anynetx_e blue, regnetx orange
+            assert drawn_pixels(image, "tab:blue") > 100 and drawn_pixels(image, "tab:orange") > 100, name
 
 
 def test_analyze_input_errors(frames, tmp_path):

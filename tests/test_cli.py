@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from nas.cli import main
+from spaces import create_model
+from spaces.measure import measure
 
 
 def run(capsys, *argv):
@@ -23,15 +25,30 @@ def test_spaces_table_and_json(capsys):
     assert code == 0 and "anynetx_e" in out and "regnety" in out
     code, out, _ = run(capsys, "spaces", "--json")
     rows = {r["name"]: r for r in json.loads(out)}
-    assert rows["anynetx_a"]["dims"] == 16 and rows["regnetx"]["dims"] == 6
-    assert rows["anynetx_b"]["paper_size"] == 6.8e16
+    # AnyNetX_A: depth, width, bottleneck and group width free in each of 4 stages; RegNet: d, w0, wa, wm, g, b
+    assert rows["anynetx_a"]["dims"] == 4 * 4 and rows["regnetx"]["dims"] == len(rows["regnetx"]["parameters"]) == 6
+    # AnyNetX_B by hand: 16 depths x 128 widths per stage, one shared b of 3, a g of 6 per stage; RegNet paper
+    # Table 1 prints it as 6.8e16, the paper_size the row shows (mutations: a grid or a paper_size off)
+    assert rows["anynetx_b"]["size"] == (16 * 128) ** 4 * 3 * 6**4
+    assert rows["anynetx_b"]["paper_size"] == float(f"{rows['anynetx_b']['size']:.1e}") == 6.8e16
 
 
 def test_complexity_json_named_model(capsys):
+    """`nas complexity` prints RegNetX-400MF's counts: those of pycls, the paper's reference code
+    (dev/model_complexity.json at facebookresearch/pycls commit 5c16371: params 5,157,512, acts 3,143,272 and
+    flops 397,678,568, where pycls also counts the 1000 fc biases as flops and fvcore does not: 397,677,568
+    here), which round to the published 5.16 M params, 0.398 GF and 3.14 M acts (RegNet paper / pycls
+    MODEL_ZOO), and equal fvcore's count and sum(p.numel()) of the built model. Mutations guarded against: a
+    count off by any layer, the wrong resolution, a model built from another config."""
     code, out, _ = run(capsys, "complexity", "regnetx_400mf", "--json")
     data = json.loads(out)
     assert code == 0 and data["resolution"] == 224
-    assert (data["params"], data["flops"], data["acts"]) == (5157512, 397677568, 3143272)
+    got = (data["params"], data["flops"], data["acts"])
+    assert got == (5_157_512, 397_678_568 - 1000, 3_143_272)
+    assert (round(got[0] / 1e6, 2), round(got[1] / 1e9, 3), round(got[2] / 1e6, 2)) == (5.16, 0.398, 3.14)
+    model = create_model("regnetx_400mf")
+    measured = measure(model, 224)
+    assert (sum(p.numel() for p in model.parameters()), measured.flops, measured.acts) == got
 
 
 def test_complexity_overrides_and_verify(capsys):

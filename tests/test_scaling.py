@@ -135,3 +135,69 @@ def test_cli_grid_trains_a_resumable_study(tmp_path, capsys):
     assert main(args[:-1]) == 0
     text = capsys.readouterr().out
     assert "best: alpha" in text and "family of" in text
+
+
+# --- the published B1-B7 against the rule ----------------------------------------------------------
+def test_published_reproduces_b1_to_b7_from_b0_exactly():
+    from spaces.scaling import PUBLISHED_EFFICIENTNET, published
+    from spaces.zoo.efficientnet import EFFICIENTNET, EFFICIENTNET_REF
+
+    assert {f"efficientnet_b{n}": v for n, v in PUBLISHED_EFFICIENTNET.items()} == EFFICIENTNET
+    b0 = get_config("efficientnet_b0")
+    for n in range(8):
+        name = f"efficientnet_b{n}"
+        zoo = get_config(name)
+        s = published(b0, n, base_name="efficientnet_b0")
+        assert s.config == zoo and (s.resolution, s.config.dropout) == (zoo.resolution, zoo.dropout), name
+        ref = complexity(zoo, zoo.resolution)
+        assert (s.complexity.params, s.complexity.flops) == (ref.params, ref.flops), name
+        assert s.complexity.params == EFFICIENTNET_REF[name][0], name  # torchvision's count
+        assert s.coefficients == "published" and s.config.scaling["base"] == "efficientnet_b0"
+    # the rule alpha^phi, beta^phi, gamma^phi is not how B1-B7 were made
+    rule = compound(b0, 1, 1.2, 1.1, 1.15)
+    b1 = published(b0, 1)
+    assert rule.complexity.flops != b1.complexity.flops and rule.resolution == 256 and b1.resolution == 240
+    assert rule.rule_phi == {"depth": 1.0, "width": 1.0, "resolution": 1.0}
+    assert b1.rule_phi == {"depth": round(math.log(1.1) / math.log(1.2), 4), "width": 0.0,
+                           "resolution": round(math.log(240 / 224) / math.log(1.15), 4)}
+    with pytest.raises(ConfigError, match="B0 to B7"):
+        published(b0, 8)
+
+
+def test_cli_scale_says_which_coefficients(capsys):
+    assert main(["scale", "--base", "efficientnet_b0", "--phi", "3", "--published", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    b3 = get_config("efficientnet_b3")
+    assert (out["params"], out["flops"]) == (12_233_232, complexity(b3, 300).flops) and out["resolution"] == 300
+    assert out["coefficients"] == "published" and out["model"] == "efficientnet_b3"
+    assert out["base_name"] == out["config"]["scaling"]["base"] == "efficientnet_b0"
+    assert (out["width_mult"], out["depth_mult"]) == (1.2, 1.4) and "picked by hand" in out["note"]
+
+    assert main(["scale", "--base", "efficientnet_b0", "--phi", "1", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["coefficients"] == "rule" and out["config"]["scaling"]["base"] == "efficientnet_b0"
+    assert (out["alpha"], out["beta"], out["gamma"], out["depth_mult"]) == (1.2, 1.1, 1.15, 1.2)
+    twin = out["published"]
+    assert twin["model"] == "efficientnet_b1" and twin["params"] == 7_794_184 and twin["resolution"] == 240
+    assert "hand-picked" in out["note"] and out["flops"] != twin["flops"]
+
+    assert main(["scale", "--base", "efficientnet_b0", "--phi", "2"]) == 0
+    text = capsys.readouterr().out
+    assert "coefficients: the EfficientNet paper's rule" in text and "published B2 (efficientnet_b2)" in text
+    assert main(["scale", "--base", "efficientnet_b0", "--phi", "7", "--published"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("efficientnet_b0 -> efficientnet_b7 with the published multipliers")
+    assert "resolution 224 -> 600" in text and "66,347,960" in text
+
+
+def test_cli_scale_published_errors_and_help(capsys):
+    assert main(["scale", "--base", "efficientnet_b0", "--phi", "1.5", "--published"]) == 2
+    assert "one of 0..7" in capsys.readouterr().err
+    assert main(["scale", "--base", "efficientnet_b0", "--phi", "1", "--published", "--alpha", "1.3"]) == 2
+    assert "leave out --alpha" in capsys.readouterr().err
+    assert main(["scale", "--base", "efficientnet_b0", "--grid", "--published", "--dry-run"]) == 2
+    assert "--published goes with --phi" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["scale", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--published" in text and "picked by hand" in text and "B7 2.0/3.1/600" in text

@@ -9,29 +9,58 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from spaces import SPACES, AnyNetSpace, RegNetSpace, get_space
+from spaces import SPACES, AnyNetSpace, RegNetSpace, get_config, get_space, sample
+from spaces.blocks import ResBottleneckBlock
 from spaces.distributions import choice, log_uniform
 
+# RegNet paper (Radosavovic et al. 2020, "Designing Network Design Spaces", arXiv:2003.13678), Table 1:
+# step -> (dims, size as printed)
 PAPER_TABLE_1 = {"a": (16, 1.8e18), "b": (13, 6.8e16), "c": (10, 3.2e14), "d": (10, 1.3e13),
                  "e": (10, 5.5e11)}
+# The sampling grid of the paper's Sec. 3.1, counted by hand: depth 1..16 (16 values), width 8..1024 in steps
+# of 8 (128), bottleneck ratio {1, 2, 4} (3), group width {1, 2, 4, 8, 16, 32} (6); four stages.
+D, W, B, G = 16, 128, 3, 6
+HAND_SIZE = {
+    "a": (D * W * B * G) ** 4,                           # every parameter per stage
+    "b": (D * W) ** 4 * B * G**4,                         # one shared b
+    "c": (D * W) ** 4 * B * G,                            # one shared b and g
+    "d": D**4 * math.comb(W + 3, 4) * B * G,              # non-decreasing widths: multisets of 4 of the 128
+    "e": math.comb(D + 3, 4) * math.comb(W + 3, 4) * B * G,  # and non-decreasing depths
+}
+# The paper approximates an ordered space as the unordered one over 4! per ordered parameter (D: widths,
+# E: widths and depths), which is how it prints 1.3e13 and 5.5e11 (the exact counts are 1.4e13 and 8.2e11).
+PAPER_ESTIMATE = {"a": HAND_SIZE["a"], "b": HAND_SIZE["b"], "c": HAND_SIZE["c"],
+                  "d": HAND_SIZE["c"] / math.factorial(4), "e": HAND_SIZE["c"] / math.factorial(4) ** 2}
 
 
 @pytest.mark.parametrize("letter", ["x", "y"])
 @pytest.mark.parametrize("step", sorted(PAPER_TABLE_1))
 def test_dims_and_sizes_match_paper_table_1(letter, step):
+    """size() is the hand count of the grid and dims the count of free parameters (4 per stage, less the shared
+    ones); the paper's printed sizes follow from the hand counts, and the paper_size a space reports (in
+    `nas spaces`) is that rounding, not a copy. Mutations guarded against: a grid with another number of
+    values (e.g. widths to 1016), a constraint not counted in size(), a wrong paper_size."""
     space = get_space(f"anynet{letter}_{step}")
     dims, paper = PAPER_TABLE_1[step]
-    assert space.dims == dims and space.paper_size == paper
-    exact = space.size()
-    # A-C are exact products; the paper counts ordered spaces as 1/4! of the unordered ones per order.
-    orders = space.increasing_widths + space.increasing_depths
-    unordered = SPACES[f"anynet{letter}_c"].size()
-    approx = unordered / math.factorial(4) ** orders
-    assert float(f"{(exact if orders == 0 else approx):.1e}") == paper
+    assert space.dims == dims
+    assert space.size() == HAND_SIZE[step]
+    assert float(f"{PAPER_ESTIMATE[step]:.1e}") == paper == space.paper_size
 
 
 def test_regnet_space_dims():
-    assert get_space("regnetx").dims == 6 and get_space("regnety").se_ratio == 0.25
+    """RegNet's six free parameters (d, w0, wa, wm, g, b: RegNet paper Sec. 3.3) are the ones the space samples;
+    RegNetY is RegNetX with SE whose width is 1/4 of each block's *input* width in the built network (pycls
+    `pycls/models/anynet.py`: `w_se = int(round(w_in * se_r))`, se_r = 0.25), RegNetX has no SE. Mutations
+    guarded against: a sampled parameter more or less than dims says, se_ratio 0.5 (or SE on the bottleneck
+    width) for regnety."""
+    assert get_space("regnetx").dims == len(get_space("regnetx").parameters()) == 6
+    for name, se in (("regnetx", False), ("regnety", True)):
+        cfg = get_config(sample(get_space(name), 1, seed=0).records[0])
+        blocks = [m for m in cfg.build().modules() if isinstance(m, ResBottleneckBlock)]
+        assert len(blocks) == sum(s.depth for s in cfg.stages)
+        for blk in blocks:
+            w_in = blk.a[0].in_channels
+            assert (blk.se.reduce.out_channels == w_in // 4 and w_in % 4 == 0) if se else blk.se is None
 
 
 def tiny_space(**constraints) -> AnyNetSpace:

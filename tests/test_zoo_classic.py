@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from model_counts import built_counts
 
 from spaces import MODELS, SPACES, ConfigError, get_config
 from spaces.layers import count_graph
@@ -41,17 +42,43 @@ EXPECTED_PARAMS = {
     "inception_resnet_v2": 55_843_464,  # timm inception_resnet_v2
     "inception_resnet_v1": 22_756_328,  # built from the paper's figures (no published count)
 }
-# name -> flops (conv + linear multiply-adds) at the native input, and the published figure it matches
+# name -> flops (conv + linear multiply-adds) at the native input, derived outside the analytic formulas: the VGGs
+# by hand from the paper's Table 1 (vgg_flops_by_hand below; VGG-11 worked out in its docstring), all of them by
+# counting the built network layer by layer (tests/model_counts.py; both checked below); beside each, the
+# published figure it matches (checked in test_flops_match_the_published_figures)
 EXPECTED_FLOPS = {
-    "vgg11": 7_609_090_048,          # torchvision: 7.61 GFLOPS
-    "vgg13": 11_308_466_176,         # torchvision: 11.31
-    "vgg16": 15_470_264_320,         # torchvision: 15.47
-    "vgg19": 19_632_062_464,         # torchvision: 19.63
-    "googlenet": 1_582_671_872,      # paper: 1.5G (its conv1 row, 34M, is 118M here)
-    "inception_v3": 5_713_216_096,   # torchvision: 5.71 GFLOPS
-    "inception_v4": 12_253_974_624,  # timm model card: 12.3 GMACs
-    "inception_resnet_v2": 13_155_794_016,  # timm model card: 13.2 GMACs
+    "vgg11": 7_609_090_048,          # hand count; torchvision: 7.61 GFLOPS
+    "vgg13": 11_308_466_176,         # hand count; torchvision: 11.31
+    "vgg16": 15_470_264_320,         # hand count; torchvision: 15.47
+    "vgg19": 19_632_062_464,         # hand count; torchvision: 19.63
+    "googlenet": 1_582_671_872,      # built network at 224; paper: 1.5G (its conv1 row, 34M, is 118M here)
+    "inception_v3": 5_713_216_096,   # built network at 299; torchvision: 5.71 GFLOPS
+    "inception_v4": 12_253_974_624,  # built network at 299; timm model card: 12.3 GMACs
+    "inception_resnet_v2": 13_155_794_016,  # built network at 299; timm model card: 13.2 GMACs
 }
+# VGG paper (Simonyan & Zisserman 2015) Table 1, columns A, B, D, E: 3x3 conv widths, "M" a 2x2 max-pool
+VGG_TABLE_1 = {
+    "vgg11": [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
+    "vgg13": [64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
+    "vgg16": [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"],
+    "vgg19": [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M"],
+}
+
+
+def vgg_flops_by_hand(layers: list[int | str], size: int = 224) -> int:
+    """Multiply-adds of a VGG column: a padded 3x3 conv costs size^2 x c_in x c_out x 9, then FC-4096, FC-4096,
+    FC-1000 on the 7x7x512 map. VGG-11: 224^2·3·64·9 = 86,704,128; 112^2·64·128·9 = 924,844,032;
+    56^2·(128·256 + 256·256)·9 = 2,774,532,096; 28^2·(256·512 + 512·512)·9 = 2,774,532,096;
+    14^2·2·512·512·9 = 924,844,032; FC 25,088·4,096 + 4,096·4,096 + 4,096·1,000 = 123,633,664;
+    total 7,609,090,048."""
+    total, channels = 0, 3
+    for layer in layers:
+        if layer == "M":
+            size //= 2
+        else:
+            total += size * size * channels * int(layer) * 9
+            channels = int(layer)
+    return total + 512 * 7 * 7 * 4096 + 4096 * 4096 + 4096 * 1000
 CLASSIC = ("lenet", "alexnet", "vgg", "googlenet", "inception")
 NAMES = [name for family in CLASSIC for name in FAMILIES[family]]
 # resolutions where the full-size networks are traced (the native one where it is cheap)
@@ -89,6 +116,20 @@ def test_flops_match_the_published_figures(name):
     flops = cfg.analytic(cfg.native_resolution).flops
     assert flops == EXPECTED_FLOPS[name]
     assert abs(flops / REFERENCES[name].flops - 1) < (0.06 if name == "googlenet" else 0.005)  # published to 3 digits
+
+
+@pytest.mark.parametrize("name", sorted(VGG_TABLE_1))
+def test_vgg_flops_by_hand(name):
+    assert vgg_flops_by_hand(VGG_TABLE_1[name]) == EXPECTED_FLOPS[name]
+
+
+@pytest.mark.parametrize("name", list(EXPECTED_FLOPS))
+def test_flops_literals_are_counts_of_the_built_networks(name):
+    """Each EXPECTED_FLOPS literal is the layer-by-layer count of the built network at its native input
+    (tests/model_counts.py, on the meta device: no arithmetic), so the literals are not the analytic formula's
+    own output. Mutation guarded against: a literal edited to follow a wrong analytic count."""
+    cfg = get_config(name)
+    assert built_counts(cfg, cfg.native_resolution)[1] == EXPECTED_FLOPS[name]
 
 
 @pytest.mark.parametrize("name", NAMES)

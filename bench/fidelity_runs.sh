@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Every training run of the proxy-fidelity study, in order, each resumable (bench/ground_truth.py appends a
+# line per finished model and skips what its file holds): kill it, run it again, it finishes the rest.
+#   bash bench/fidelity_runs.sh            # from the repository root; 2 worker processes of 1 thread each
+# 1. the ground truth: 48 band models (16 each of anynetx_a, anynetx_e, regnetx), 1 epoch over all 60,000
+#    Fashion-MNIST images, lr 0.5, 5% warm-up, no augmentation; the first 4 of each space again at seed 1;
+# 2. the same 48 models under five proxy schedules (1,250 to 10,000 images: 8x in cost), one file each;
+# 3. training-free scores of the same models (bench/scores.py), then the table and plot.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-.venv/bin/python}
+GT="$PY bench/ground_truth.py --workers ${WORKERS:-2}"
+D=results/ground_truth
+$GT --out $D/ground_truth.jsonl
+for n in 1250 2500 5000 10000; do
+  $GT --repeat 0 --train-size $n --out $D/proxy_${n}_lr0.5.jsonl
+done
+# the default proxy before this study: 5,000 images, lr 0.2, random crop + flip, no warm-up
+$GT --repeat 0 --train-size 5000 --lr 0.2 --warmup 0 --augment --out $D/proxy_5000_lr0.2_aug.jsonl
+[ -s $D/scores.jsonl ] || $PY bench/scores.py --spaces anynetx_a,anynetx_e,regnetx --per-space 16 --out $D/scores.jsonl
+$PY bench/proxy_fidelity.py --dir $D --png results/proxy_fidelity.png

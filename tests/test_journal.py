@@ -1,0 +1,140 @@
+"""Journal files after a torn write: the cut-off last line is set aside (its bytes kept next to the journal) and
+every record before it survives; a line damaged in the middle is refused with its real line number and nothing
+is written. On real journal files, Optuna and the `nas` commands (issue 15, defect 1)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import optuna
+import pytest
+
+from nas.cli import main
+from nas.storage import StorageError, open_storage
+
+ROOT = Path(__file__).resolve().parents[1]
+TRAIN = ["--dataset", "synthetic", "--train-size", "256", "--test-size", "128", "--batch-size", "64",
+         "--device", "cpu", "--threads", "1"]
+
+
+def _study(path: Path, trials: int = 5) -> None:
+    """A journal with one study of `trials` complete trials (no training)."""
+    study = optuna.create_study(study_name="s", storage=open_storage(str(path)))
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=trials)
+
+
+def _values(path: Path) -> list[float]:
+    storage = open_storage(str(path), create=False)
+    return [t.value for t in optuna.load_study(study_name="s", storage=storage).trials]
+
+
+def _side_files(path: Path) -> list[Path]:
+    return sorted(path.parent.glob(path.name + ".torn-*"))
+
+
+def test_a_torn_last_line_is_set_aside_and_every_record_before_it_is_kept(tmp_path, capsys):
+    journal = tmp_path / "j.journal"
+    _study(journal)
+    before = _values(journal)
+    data = journal.read_bytes()
+    journal.write_bytes(data[:-40])  # the last write cut off
+    start = data[:-40].rfind(b"\n") + 1
+    capsys.readouterr()
+
+    storage = open_storage(str(journal))  # opening sets the partial line aside and says so in one line
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "partial line" in err[0] and "j.journal.torn-" in err[0], err
+    [side] = _side_files(journal)
+    assert side.read_bytes() == data[start:-40]
+    assert journal.read_bytes() == data[:start]
+
+    study = optuna.load_study(study_name="s", storage=storage)
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)  # the journal goes on
+    after = _values(journal)
+    assert len(after) == len(before) + 2
+    assert after[:len(before) - 1] == before[:-1]  # the last trial's final write was the one cut off
+
+
+def test_a_record_is_never_appended_onto_a_partial_line(tmp_path, capsys):
+    """Another process dies in the middle of its write while this one has the journal open."""
+    journal = tmp_path / "j.journal"
+    _study(journal)
+    storage = open_storage(str(journal))
+    partial = b'{"op_code":8,"worker_id":"w","trial_id":0,"user_attr":{"hea'
+    with open(journal, "ab") as f:
+        f.write(partial)
+    study = optuna.load_study(study_name="s", storage=storage)
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=1)
+    assert "partial line" in capsys.readouterr().err
+    [side] = _side_files(journal)
+    assert side.read_bytes() == partial
+    assert len(_values(journal)) == 6
+
+
+def test_a_journal_damaged_in_the_middle_is_refused_with_its_line_number(tmp_path):
+    journal = tmp_path / "j.journal"
+    _study(journal)
+    lines = journal.read_bytes().splitlines(keepends=True)
+    lines[6] = lines[6][:30] + lines[7]  # a torn line with a record run into it, as older versions left it
+    damaged = b"".join(lines)
+    journal.write_bytes(damaged)
+    with pytest.raises(StorageError, match=r"damaged at line 7 \(not JSON"):
+        open_storage(str(journal))
+    assert journal.read_bytes() == damaged and not _side_files(journal)  # nothing written, nothing moved
+
+
+def test_a_damaged_last_line_is_refused_too(tmp_path):
+    """Optuna skips a bad last line silently; the next append would bury it in the middle."""
+    journal = tmp_path / "j.journal"
+    _study(journal)
+    lines = journal.read_bytes().splitlines(keepends=True)
+    damaged = b"".join(lines[:-1]) + b"oops" + lines[-1]
+    journal.write_bytes(damaged)
+    with pytest.raises(StorageError, match=rf"damaged at line {len(lines)} "):
+        open_storage(str(journal))
+    assert journal.read_bytes() == damaged
+
+
+def test_cli_torn_journal_status_rerun_and_export(tmp_path, capsys):
+    """The issue's reproduction: sample, cut 40 bytes, then status / sample / export all work."""
+    journal = tmp_path / "j.journal"
+    argv = ["sample", "--space", "anynetx_e", "-n", "2", "--flops", ":30M", "--storage", str(journal), *TRAIN]
+    assert main(argv) == 0
+    journal.write_bytes(journal.read_bytes()[:-40])
+    capsys.readouterr()
+
+    assert main(["status", "--study", "anynetx_e-s0", "--storage", str(journal)]) == 0
+    err = capsys.readouterr().err
+    assert "partial line" in err and len(err.strip().splitlines()) == 1
+    assert main(argv) == 0
+    assert "2/2 complete" in capsys.readouterr().out
+    out = tmp_path / "t.csv"
+    assert main(["export", "--study", "anynetx_e-s0", "--storage", str(journal), "-o", str(out)]) == 0
+    assert out.read_text().count("COMPLETE") == 2
+    assert len(_side_files(journal)) == 1
+
+
+def test_cli_damaged_journal_is_one_line_exit_2_and_untouched(tmp_path, capsys):
+    journal = tmp_path / "j.journal"
+    _study(journal)
+    lines = journal.read_bytes().splitlines(keepends=True)
+    lines[3] = b"garbage\n"
+    damaged = b"".join(lines)
+    journal.write_bytes(damaged)
+    capsys.readouterr()
+    assert main(["sample", "--space", "anynetx_e", "-n", "2", "--storage", str(journal), *TRAIN]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "damaged at line 4" in err[0], err
+    assert journal.read_bytes() == damaged
+
+
+def test_the_committed_example_journal_still_loads(tmp_path, capsys):
+    journal = tmp_path / "example.journal"
+    shutil.copy(ROOT / "results" / "example.journal", journal)
+    data = journal.read_bytes()
+    storage = open_storage(str(journal), create=False)
+    names = {s.study_name for s in storage.get_all_studies()}
+    assert names and all(storage.get_all_trials(storage.get_study_id_from_name(n)) for n in names)
+    assert journal.read_bytes() == data and not _side_files(journal)
+    assert capsys.readouterr().err == ""
