@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -21,6 +22,8 @@ from torch import nn
 from nas.data import Dataset
 from nas.schedule import Schedule
 from spaces import NetworkConfig, build_model, complexity
+
+Progress = Callable[[int, int, float], None]  # (step, total steps, mean loss of the epoch so far)
 
 
 class TrainingFailed(RuntimeError):
@@ -130,10 +133,12 @@ class DeviceData:
 
 
 def train(config: NetworkConfig, dataset: Dataset, schedule: Schedule | None = None, seed: int = 0,
-          device: str = "auto", threads: int | None = None, measure_latency: bool = True) -> TrainResult:
+          device: str = "auto", threads: int | None = None, measure_latency: bool = True,
+          progress: Progress | None = None) -> TrainResult:
     """Train `config` (adapted to the dataset) with the proxy schedule and evaluate it.
 
-    Raises TrainingFailed on NaN/inf loss or out-of-memory.
+    `progress(step, total, mean_loss)` is called about 20 times over the run (and at its end), for a
+    progress bar or log lines. Raises TrainingFailed on NaN/inf loss or out-of-memory.
     """
     schedule = schedule or Schedule()
     dev = resolve_device(device)
@@ -154,7 +159,7 @@ def train(config: NetworkConfig, dataset: Dataset, schedule: Schedule | None = N
     test_data = DeviceData(data.test_x, data.test_y, data.mean, data.std, dev)
     flip = schedule.augment and dataset.hflip
     try:
-        history, steps, seconds = _fit(model, train_data, schedule, gen, flip, bf16, memory_format)
+        history, steps, seconds = _fit(model, train_data, schedule, gen, flip, bf16, memory_format, progress)
         precise_bn(model, train_data, schedule.batch_size, bf16, memory_format)
         error = evaluate(model, test_data, bf16, memory_format)
         latency = measure_latencies(model, cfg, dataset.resolution, dev, memory_format) if measure_latency \
@@ -190,7 +195,8 @@ def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, An
 
 
 def _fit(model: nn.Module, data: DeviceData, schedule: Schedule, gen: torch.Generator, flip: bool,
-         bf16: bool, memory_format: torch.memory_format) -> tuple[list[float], int, float]:
+         bf16: bool, memory_format: torch.memory_format,
+         progress: Progress | None = None) -> tuple[list[float], int, float]:
     n, bs = len(data), schedule.batch_size
     steps_per_epoch = max(1, n // bs)  # drop the last partial batch: fixed shapes, steady kernels
     total = steps_per_epoch * schedule.epochs
@@ -198,6 +204,7 @@ def _fit(model: nn.Module, data: DeviceData, schedule: Schedule, gen: torch.Gene
                                 momentum=schedule.momentum, nesterov=True)
     dev = data.x.device
     check_every = 1 if dev.type == "cpu" else 25
+    report_every = max(1, total // 20)
     history: list[float] = []
     model.train()
     step = 0
@@ -218,6 +225,8 @@ def _fit(model: nn.Module, data: DeviceData, schedule: Schedule, gen: torch.Gene
             optimizer.step()
             loss_sum += loss.detach()
             step += 1
+            if progress and (step % report_every == 0 or step == total):
+                progress(step, total, loss_sum.item() / (i + 1))
             if step % check_every == 0 and not torch.isfinite(loss_sum):
                 raise TrainingFailed("diverged", f"loss became {loss_sum.item()} at step {step} of {total}; "
                                      "try a lower --lr")

@@ -174,3 +174,12 @@ def test_learns_on_real_data_where_broken_trainers_cannot(fashion, monkeypatch):
     shuffled = dataclasses.replace(part, train_y=part.train_y[torch.randperm(len(part.train_y), generator=gen)])
     bad = train(get_config(NET), shuffled, schedule, device="cpu", measure_latency=False)
     assert bad.error > 0.75
+
+
+def test_progress_is_reported_about_twenty_times_and_at_the_end(synthetic):
+    seen: list[tuple[int, int, float]] = []
+    schedule = Schedule(epochs=2, batch_size=8, train_size=400, test_size=32)
+    result = train(get_config(NET), synthetic, schedule, device="cpu", measure_latency=False,
+                   progress=lambda *a: seen.append(a))
+    assert result.steps == 100 and [s for s, _, _ in seen] == list(range(5, 101, 5))
+    assert all(total == 100 and loss > 0 for _, total, loss in seen)
