@@ -76,6 +76,8 @@ def fidelity(truth: Sequence[float], proxy: Sequence[float], groups: Sequence[st
     if ok.sum() < 4:
         raise AnalysisError(f"need at least 4 models with both values, got {int(ok.sum())}")
     t, p = t[ok], p[ok]
+    if np.ptp(t) == 0 or np.ptp(p) == 0:
+        raise AnalysisError("a constant truth or proxy has no ranking to compare")
     g = np.asarray(groups)[ok] if groups is not None else np.array(["all"] * len(t))
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, len(t), size=(n_boot, len(t)))

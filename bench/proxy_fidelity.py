@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from analysis.errors import AnalysisError
 from analysis.fidelity import fidelity
 
 KEY = ["space", "index"]
@@ -56,18 +57,22 @@ def table(folder: Path) -> tuple[pd.DataFrame, dict]:
     scores_path = folder / "scores.jsonl"
     if scores_path.exists():
         sc = read_rows(scores_path).set_index(KEY)
-        for col in [c for c in sc.columns if c.startswith("score_")]:
+        for col in [c for c in sc.columns if c.startswith("score_") and not c.endswith("_seconds")]:
             # scores are "higher is better": negate so that lower predicts a lower error
             seconds = float(sc[f"{col}_seconds"].mean()) if f"{col}_seconds" in sc else float("nan")
             proxies.append((f"{col[6:]} (training-free)", -sc[col], seconds))
         for col in ("params", "flops"):
             if col in sc:
-                proxies.append((f"-{col} (baseline)", -sc[col], 0.0))
+                proxies.append((f"{col}, more is better (baseline)", -sc[col], 0.0))
     for label, values, seconds in proxies:
         idx = truth.index.intersection(values.index)
         if len(idx) < 4:
             continue
-        f = fidelity(truth.loc[idx, "error"], values.loc[idx], [s for s, _ in idx])
+        try:
+            f = fidelity(truth.loc[idx, "error"], values.loc[idx], [s for s, _ in idx])
+        except AnalysisError as e:
+            print(f"{label}: skipped ({e})")
+            continue
         rows.append({"proxy": label, "n": f.n, "seconds_per_model": seconds,
                      "spearman": f.spearman.estimate, "spearman_low": f.spearman.low,
                      "spearman_high": f.spearman.high, "kendall": f.kendall.estimate,
@@ -92,7 +97,7 @@ def plot(df: pd.DataFrame, path: Path) -> None:
         ax.errorbar(x, part.spearman, yerr=[part.spearman - part.spearman_low, part.spearman_high - part.spearman],
                     fmt=marker, capsize=3, label="trained proxy" if trained else "training-free / baseline")
         for xi, yi, label in zip(x, part.spearman, part.proxy, strict=True):
-            ax.annotate(label, (xi, yi), textcoords="offset points", xytext=(4, 4), fontsize=7)
+            ax.annotate(label.split(" (")[0], (xi, yi), textcoords="offset points", xytext=(4, 4), fontsize=7)
     ax.set_xscale("log")
     ax.axhline(0.8, color="grey", lw=0.8, ls="--")
     ax.set_xlabel("cost per model (s, 1 CPU thread)")

@@ -29,7 +29,9 @@ nas export --study anynetx_e-s0 --storage results/example.journal -o results/exa
 ```
 
 With only 32 models per space the bands are wide: this notebook shows the method; a real comparison
-uses n = 100-1000 (NDS)."""),
+uses n = 100-1000 (NDS). These two sweeps were drawn with this project's earlier sampling rule
+(round(exp(U)/q)·q, before the samplers followed pycls' ceil rule, `results/README.md`): today the same
+commands draw other configs."""),
     new_code_cell("""from pathlib import Path
 
 import matplotlib.pyplot as plt

@@ -86,3 +86,35 @@ def test_ground_truth_command_resumes_without_repeating_or_losing(tmp_path):
     assert len(out.read_text().splitlines()) == 3
     other = run_gt(out, "--lr", "0.1")
     assert other.returncode != 0 and "another schedule" in other.stderr
+
+
+def test_fidelity_table_from_files(tmp_path):
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        import proxy_fidelity
+    finally:
+        sys.path.pop(0)
+    schedule = {"epochs": 1, "train_size": None, "lr": 0.5, "augment": False}
+    truth = {(s, i): 0.1 + 0.01 * i + (0.05 if s == "b" else 0) for s in "ab" for i in range(6)}
+
+    def write(name, rows):
+        (tmp_path / name).write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+    write("ground_truth.jsonl", [{"space": s, "index": i, "seed": 0, "error": e, "seconds": 10.0,
+                                  "schedule": schedule} for (s, i), e in truth.items()]
+          + [{"space": s, "index": i, "seed": 1, "error": e + 0.001 * (i % 2), "seconds": 10.0,
+              "schedule": schedule} for (s, i), e in truth.items() if i < 3])
+    cheap = {**schedule, "train_size": 5000}
+    write("proxy_5000.jsonl", [{"space": s, "index": i, "seed": 0, "error": 2 * e, "seconds": 1.0,
+                                "schedule": cheap} for (s, i), e in truth.items()])
+    write("scores.jsonl", [{"space": s, "index": i, "score_x": -e if s == "a" else e, "score_x_seconds": 0.1,
+                            "params": 1, "flops": i} for (s, i), e in truth.items()])
+    df, summary = proxy_fidelity.table(tmp_path)
+    assert summary["models"] == 12 and summary["seed_models"] == 6
+    rows = df.set_index("proxy")
+    assert rows.loc["1x5k, lr 0.5, no aug", "spearman"] == pytest.approx(1.0)
+    assert rows.loc["1x5k, lr 0.5, no aug", "orders_spaces"]
+    assert rows.loc["x (training-free)", "seconds_per_model"] == pytest.approx(0.1)
+    assert rows.loc["x (training-free)", "spearman"] < 1
+    # params are constant here: no ranking, so no row
+    assert set(rows.index) == {"1x5k, lr 0.5, no aug", "x (training-free)", "flops, more is better (baseline)"}
