@@ -29,6 +29,7 @@ tolerate that (see nas.sweep), so a retry never loses or double-counts a trial.
 
 from __future__ import annotations
 
+import errno
 import os
 import random
 import re
@@ -289,17 +290,22 @@ def _chain(e: BaseException) -> list[BaseException]:
     return out
 
 
+# OS errors that waiting does not fix: a full disk or quota, a read-only file system, no permission.
+PERMANENT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM})
+
+
 def is_transient(error: BaseException) -> bool:
     """True when `error` (or what caused it) is a failure that passes: a database connection that was refused,
-    dropped or timed out, a journal file that could not be read or written (OSError), a Redis connection.
+    dropped or timed out, a journal file that could not be read or written (OSError, except a full disk, a
+    read-only file system or a missing permission, which waiting does not fix), a Redis connection.
     Optuna's own verdicts (a finished trial, an unknown study or trial, a duplicate) are never transient."""
     from optuna.exceptions import DuplicatedStudyError, UpdateFinishedTrialError
 
     if isinstance(error, UpdateFinishedTrialError | DuplicatedStudyError | KeyError | StorageError):
         return False
     for cause in _chain(error):
-        if isinstance(cause, OSError):
-            return True
+        if isinstance(cause, OSError):  # a refused or dropped connection passes; no permission or space does not
+            return not (isinstance(cause, PermissionError) or cause.errno in PERMANENT_ERRNOS)
         module, name = type(cause).__module__, type(cause).__name__
         if getattr(cause, "connection_invalidated", False):
             return True
@@ -318,6 +324,7 @@ class RetryingStorage(BaseStorage):
 
     _calls_total = 0
     _seconds_total = 0.0
+    _totals_lock = threading.Lock()
 
     def __init__(self, inner: BaseStorage, name: str, patience: float = DEFAULT_PATIENCE,
                  log: Callable[[str], None] | None = None) -> None:
@@ -365,8 +372,9 @@ class RetryingStorage(BaseStorage):
             ident = threading.get_ident()
             took = time.perf_counter() - start
             self._spent[ident] = self._spent.get(ident, 0.0) + took
-            RetryingStorage._calls_total += 1
-            RetryingStorage._seconds_total += took
+            with RetryingStorage._totals_lock:  # heartbeat threads call too
+                RetryingStorage._calls_total += 1
+                RetryingStorage._seconds_total += took
 
     @staticmethod
     def totals() -> tuple[int, float]:

@@ -33,6 +33,8 @@ class ConfigBatch:
     configs: list[NetworkConfig]
     resolution: int
     extra: dict[str, np.ndarray] = field(default_factory=dict)
+    invalid: int = 0                 # draws dropped as invalid combinations (ConfigError)
+    invalid_example: str | None = None  # the first such error, to say why
 
     def __len__(self) -> int:
         return len(self.configs)
@@ -110,14 +112,16 @@ class FamilySpace(DesignSpace):
     def draw(self, rng: np.random.Generator, n: int) -> ConfigBatch:
         columns = {k: d.sample(rng, n) for k, d in self.params.items()}
         configs = []
+        invalid, example = 0, None
         for i in range(n):
             values = {k: _plain(v[i]) for k, v in columns.items()}
             values.update({k: f(values) for k, f in self.derived.items()})
             try:
                 configs.append(self.base.replace(**values))
-            except ConfigError:
-                continue
-        return ConfigBatch(configs, self.reference_resolution)
+            except ConfigError as e:
+                invalid += 1
+                example = example or str(e)
+        return ConfigBatch(configs, self.reference_resolution, invalid=invalid, invalid_example=example)
 
     def suggest(self, trial: Any) -> NetworkConfig:
         """Define-by-run for `nas search`: one categorical suggestion per parameter (structured values

@@ -53,8 +53,15 @@ def register_space(space: DesignSpace) -> None:
     SPACES[space.name] = space
 
 
-def register_model(name: str, factory: Callable[[], NetworkConfig]) -> None:
-    MODELS[name] = factory
+def register_model(name: str, factory: Callable[[], NetworkConfig], overwrite: bool = False) -> None:
+    """Name a config factory; names are case-insensitive (`get_config("MyNet")` finds "mynet").
+
+    A name that is taken is refused unless `overwrite=True`, so a zoo model is never replaced by accident.
+    """
+    key = name.lower()
+    if key in MODELS and not overwrite:
+        raise ValueError(f"model name {name!r} is already registered; pick another name or pass overwrite=True")
+    MODELS[key] = factory
 
 
 def get_space(name: str) -> DesignSpace:
@@ -71,14 +78,25 @@ def get_config(name_or_path: str | Path | Mapping[str, Any]) -> NetworkConfig:
     if key.lower() in MODELS:
         return MODELS[key.lower()]()
     path = Path(key)
-    if path.suffix.lower() in (".json", ".jsonl", ".yaml", ".yml") or path.exists():
+    if path.suffix.lower() in (".json", ".jsonl", ".yaml", ".yml") or path.exists() or _jsonl_line(key):
         return load_config(path)
-    raise UnknownNameError(_unknown("model", key, MODELS, extra="or give a config file (.json/.yaml)"))
+    raise UnknownNameError(_unknown("model", key, MODELS, see="`nas zoo`",
+                                    extra="or give a config file (.json/.yaml)"))
+
+
+def _jsonl_line(text: str) -> tuple[Path, int] | None:
+    """`FILE.jsonl:N`, line N (from 1) of a JSONL file, as (FILE.jsonl, N); None for anything else."""
+    head, colon, tail = text.rpartition(":")
+    if colon and tail.isdigit() and head.lower().endswith(".jsonl"):
+        return Path(head), int(tail)
+    return None
 
 
 def load_config(path: str | Path) -> NetworkConfig:
-    """Read a config file: JSON, YAML, or the first line of a `nas sample --dry-run` JSONL file."""
-    path = Path(path)
+    """Read a config file: JSON, YAML, or a JSONL file of one line (`nas sample --dry-run -n 1`); line N of
+    a longer JSONL file is `FILE.jsonl:N` (from 1)."""
+    line = _jsonl_line(str(path))
+    path = line[0] if line else Path(path)
     if not path.exists():
         raise ConfigError(f"config file {path} does not exist")
     try:
@@ -91,7 +109,7 @@ def load_config(path: str | Path) -> NetworkConfig:
 
             data = yaml.safe_load(text)
         elif path.suffix.lower() == ".jsonl":
-            data = json.loads(next(line for line in text.splitlines() if line.strip()))
+            data = json.loads(_one_line(path, text, line[1] if line else None))
         else:
             data = json.loads(text)
     except (ValueError, StopIteration) as e:
@@ -138,10 +156,28 @@ def regnet_from_dict(data: Mapping[str, Any]) -> AnyNetConfig:
     return params.to_anynet(**body)
 
 
-def _unknown(what: str, name: str, table: Mapping[str, Any], extra: str = "") -> str:
+def _one_line(path: Path, text: str, number: int | None) -> str:
+    """The JSONL line to read: the only one, or line `number` (from 1); several lines without a number, or a
+    number past the end, are refused rather than silently reading the first."""
+    lines = text.splitlines()
+    filled = [i for i, t in enumerate(lines, 1) if t.strip()]
+    if number is None:
+        if len(filled) > 1:
+            raise ConfigError(f"{path} holds {len(filled)} configs, one a line; name one as {path}:N, e.g. "
+                              f"{path}:{filled[0]} for its first line")
+        number = filled[0] if filled else 0
+    if not 1 <= number <= len(lines) or not lines[number - 1].strip():
+        raise ConfigError(f"{path}:{number}: no config on that line; its configs are on lines "
+                          f"{filled[0]}..{filled[-1]}" if filled else f"{path} is empty")
+    return lines[number - 1]
+
+
+def _unknown(what: str, name: str, table: Mapping[str, Any], extra: str = "", see: str = "") -> str:
+    """One short line: the closest names, then all names when they are few, else where to find them."""
     close = difflib.get_close_matches(name.lower(), list(table), n=3)
     hint = f" Did you mean {', '.join(close)}?" if close else ""
-    return (f"unknown {what} {name!r}.{hint} Valid: {', '.join(table)}" + (f" {extra}" if extra else ""))
+    listing = f"Valid: {', '.join(table)}" if len(table) <= 30 or not see else f"{len(table)} named {what}s: see {see}"
+    return f"unknown {what} {name!r}.{hint} {listing}" + (f"; {extra}" if extra else "")
 
 
 import spaces.zoo  # noqa: E402,F401  (registers the zoo's families: kinds, models, references, spaces)

@@ -82,6 +82,7 @@ def sample(space: DesignSpace, n: int, seed: int = 0, bands: list[Band] | None =
     if n < 1:
         raise ConfigError(f"n must be at least 1, got {n}")
     bands = default_bands(space) if bands is None else bands
+    _check_reachable(space, bands)
     start = time.perf_counter()
     rng = np.random.default_rng(seed)
     records: list[dict[str, Any]] = []
@@ -90,16 +91,23 @@ def sample(space: DesignSpace, n: int, seed: int = 0, bands: list[Band] | None =
     lo_seen = {m: math.inf for m in METRICS}
     hi_seen = {m: -math.inf for m in METRICS}
     stale_limit = getattr(space, "stale_batches", None)  # small finite spaces: stop once nothing new comes
-    stale = 0
+    stale = invalid = 0
+    example: str | None = None
     while len(records) < n:
         if tried >= max_candidates or (stale_limit and stale >= stale_limit):
+            if invalid == tried:
+                raise SamplingError(f"every one of the {tried:,} candidates drawn from {space.name} was invalid "
+                                    f"(e.g. {example}); check the space's parameter ranges")
             raise SamplingError(_infeasible(space, n, len(records), tried, bands, lo_seen, hi_seen,
                                             exhausted=tried < max_candidates))
         found = len(records)
         size = getattr(space, "batch", BATCH)  # family spaces count each candidate's graph: smaller batches
         tried += size
         batch = space.draw(rng, size)
-        if not len(batch):
+        invalid += getattr(batch, "invalid", 0)
+        example = example or getattr(batch, "invalid_example", None)
+        if not len(batch):  # every draw invalid: a stale batch too, or such a space would run to the limit
+            stale += 1
             continue
         cost = dict(zip(METRICS, batch.cost(), strict=True))
         for m in METRICS:
@@ -140,6 +148,21 @@ def _si(x: float) -> str:
         if abs(x) >= scale:
             return f"{x / scale:g}{unit}"
     return f"{x:g}"
+
+
+def _check_reachable(space: DesignSpace, bands: list[Band]) -> None:
+    """Fail at once on a band that no config of the space can reach (spaces.bounds), before any drawing."""
+    from spaces.bounds import complexity_bounds
+
+    bounds = complexity_bounds(space)
+    if not bounds:
+        return
+    for band in bands:
+        low, high = bounds[band.metric]
+        if (band.low is not None and band.low > high) or (band.high is not None and band.high < low):
+            raise SamplingError(f"no config of {space.name} has {band}: its {band.metric} lie within "
+                                f"{_si(low)}..{_si(high)} (at {space.reference_resolution} px; from its smallest "
+                                "and largest settings); move the band into that range")
 
 
 def _infeasible(space, n, found, tried, bands, lo_seen, hi_seen, exhausted: bool = False) -> str:
