@@ -30,8 +30,9 @@ How a sweep stays exact under restarts and concurrency:
   re-run reconciles the queue: every index with no COMPLETE or finally failed trial and no WAITING or
   RUNNING copy is enqueued again, so the same command finishes exactly the missing configs.
 * Failures. TrainingFailed (NaN/inf loss, out of memory) gives a FAIL trial with ``fail_reason``
-  "diverged" or "oom"; any other exception FAIL with "error" and the message. The sweep goes on; these
-  indexes count as done (pass retry_failed=True / --retry-failed to train them again).
+  "diverged" or "oom": results of the model, so these indexes count as done (pass retry_failed=True /
+  --retry-failed to train them again). Any other exception is a crash of this code, not a result: FAIL
+  with "crash" and the message, said on stderr, and trained again by the next run. The sweep goes on.
 * Storage faults. Every storage operation goes through nas.storage.RetryingStorage: while the storage
   fails transiently (a PostgreSQL server restarting, a dropped connection, a journal file briefly
   unavailable) it is retried with exponential back-off for up to `storage_retry` seconds, then the worker
@@ -73,6 +74,7 @@ from optuna.distributions import IntDistribution
 from optuna.exceptions import DuplicatedStudyError, UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
+from nas.progress import Progress
 from nas.storage import RetryingStorage, StorageError, describe_storage, is_transient, open_storage, study_names
 from spaces import AnyNetConfig, AnyNetSpace, Band, DesignSpace, RegNetSpace, get_space
 from spaces.errors import ConfigError
@@ -566,8 +568,11 @@ def _train_trial(st: _Study, trial_id: int, record: dict[str, Any], dataset: Dat
         except TrainingFailed as e:
             return TrialState.FAIL, {**attrs, "fail_reason": e.reason, "fail_message": str(e)}
         except Exception as e:  # the sweep goes on; the trial says what happened
+            # a crash of this code, not a result of the model: recorded, and trained again by the next run
             message = (str(e).strip().splitlines() or [""])[0]
-            return TrialState.FAIL, {**attrs, "fail_reason": "error",
+            print(f"nas: training config {record.get('index')} crashed ({type(e).__name__}: {message}); "
+                  "the trial is kept as 'crash' and retried by the next run", file=sys.stderr)
+            return TrialState.FAIL, {**attrs, "fail_reason": "crash",
                                      "fail_message": f"{type(e).__name__}: {message}"[:500]}
     out = result.to_dict() if hasattr(result, "to_dict") else dict(result)
     attrs.update({k: out[k] for k in RESULT_FIELDS if k in out})
@@ -688,15 +693,20 @@ def _cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
-def _run_processes(job: _Job, train_fn: TrainFn | None, refresh: Callable[[], None]) -> list[int]:
+def _run_processes(job: _Job, train_fn: TrainFn | None, refresh: Callable[[], None],
+                   note: Callable[[str], None] | None = None) -> list[int]:
+    """Run job.workers worker processes until they end; `note` gets one line for each that dies (an exit
+    status other than 0 and 130: killed by a signal, out of memory, an error)."""
     ctx = multiprocessing.get_context("spawn")
     procs = [ctx.Process(target=_worker_process, args=(job, k, train_fn), name=f"nas-worker-{k}")
              for k in range(job.workers)]
+    reported: set[int] = set()
     try:
         for p in procs:
             p.start()
         while True:
             refresh()
+            _report_dead(procs, reported, note)
             alive = [p for p in procs if p.is_alive()]
             if not alive:
                 break
@@ -713,34 +723,42 @@ def _run_processes(job: _Job, train_fn: TrainFn | None, refresh: Callable[[], No
                 p.kill()
                 p.join()
         raise
+    _report_dead(procs, reported, note)
     return [p.exitcode if p.exitcode is not None else -1 for p in procs]
 
 
+def exit_description(code: int) -> str:
+    """An exit status in words: 'exit status 2', 'killed by SIGKILL (out of memory or kill -9?)'."""
+    if code >= 0:
+        return f"exit status {code}"
+    try:
+        name = signal.Signals(-code).name
+    except ValueError:
+        name = f"signal {-code}"
+    hint = " (out of memory, or kill -9?)" if -code == signal.SIGKILL else ""
+    return f"killed by {name}{hint}"
+
+
+def _report_dead(procs: Sequence[Any], reported: set[int], note: Callable[[str], None] | None) -> None:
+    """One line for each worker process that ended abnormally since the last call."""
+    for k, p in enumerate(procs):
+        code = p.exitcode
+        if code is None or code in (0, 130) or k in reported:
+            continue
+        reported.add(k)
+        others = sum(q.is_alive() for q in procs)
+        then = ("its running trial is queued again and the other workers go on" if others else
+                "no worker is left: run the same command again to finish the sweep")
+        text = f"nas: worker {k} (pid {p.pid}) died: {exit_description(code)}; {then}"
+        if note is not None:
+            note(text)
+        else:
+            print(text, file=sys.stderr, flush=True)
+
+
 # --- progress ---------------------------------------------------------------------------------------
-class _Progress:
-    """tqdm on stderr: trials done / total, ETA, best error so far (silent unless stderr is a terminal)."""
-
-    def __init__(self, total: int, initial: int, desc: str, enabled: bool | None) -> None:
-        self.bar = None
-        if enabled is None:
-            enabled = sys.stderr.isatty()
-        if enabled:
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=total, initial=initial, desc=desc, unit="trial", file=sys.stderr,
-                            dynamic_ncols=True)
-
-    def update(self, done: int, best: float | None, extra: str = "") -> None:
-        if self.bar is None:
-            return
-        if done != self.bar.n:
-            self.bar.update(done - self.bar.n)
-        post = f"best error {best:.4f}" if best is not None else ""
-        self.bar.set_postfix_str(", ".join(x for x in (post, extra) if x), refresh=True)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
+def _progress_extra(best_error: float | None, *more: str) -> str:
+    return ", ".join(x for x in (f"best error {best_error:.4f}" if best_error is not None else "", *more) if x)
 
 
 def _best(trials: Iterable[FrozenTrial]) -> tuple[float | None, int | None]:
@@ -758,7 +776,7 @@ def _prepare(space: DesignSpace, schedule: Schedule | None, bands: Sequence[Band
              grace_period: float, storage_retry: float | None = None
              ) -> tuple[Schedule, list[Band], BaseStorage, Dataset]:
     """Checks and set-up shared by sweeps and searches: fail on bad arguments before anything is stored."""
-    from nas.data import load_dataset
+    from nas.data import data_dir_note, load_dataset, size_notes
     from nas.trainer import Schedule, resolve_device
     from spaces.sampling import default_bands
 
@@ -773,7 +791,11 @@ def _prepare(space: DesignSpace, schedule: Schedule | None, bands: Sequence[Band
         raise SweepError(str(e)) from None
     bands = default_bands(space) if bands is None else list(bands)
     data = load_dataset(dataset, data_dir)
-    return schedule or Schedule(), bands, open_storage(storage, patience=storage_retry), data
+    schedule = schedule or Schedule()
+    for note in filter(None, [data_dir_note(data, data_dir), *size_notes(data, schedule.train_size,
+                                                                        schedule.test_size)]):
+        print(f"nas: note: {note}", file=sys.stderr)
+    return schedule, bands, open_storage(storage, patience=storage_retry), data
 
 
 def run_sweep(space: str | DesignSpace, n: int, *, seed: int = 0, bands: Sequence[Band] | None = None,
@@ -837,28 +859,28 @@ def run_sweep(space: str | DesignSpace, n: int, *, seed: int = 0, bands: Sequenc
                seed=seed, device=device, threads=threads, workers=max(workers, 1), retry_failed=retry_failed,
                heartbeat_interval=heartbeat_interval, grace_period=grace_period, storage_retry=storage_retry,
                scores=tuple(scores), training_free=training_free)
-    bar = _Progress(n, len(before.done(retry_failed)), name, progress)
+    bar = Progress(n, name, unit="trial", initial=len(before.done(retry_failed)), enabled=progress)
 
     def refresh() -> None:
         trials = st.trials()
         status = _index_status(trials)
         running = len([t for t in trials if t.state == TrialState.RUNNING])
-        failed = f"{len(status.failed)} failed" if status.failed else ""
         best = _best_score(trials, job.objective)[0] if training_free else None
-        extra = [f"best {scores[0]} {best:.4g} (training-free)" if best is not None else "", failed,
-                 f"{running} running"]
-        bar.update(len(status.done()), _best(trials)[0], ", ".join(x for x in extra if x))
+        extra = _progress_extra(_best(trials)[0], f"best {scores[0]} {best:.4g} (training-free)"
+                                if best is not None else "", f"{running} running" if running else "")
+        bar.update(len(status.done()), len(status.failed), extra)
 
     codes: list[int] = []
     jobs: list[str] = []
     try:
+        refresh()  # the start: done/total before this run
         if launcher is not None and workers >= 1:
             launched = launcher(job, refresh)
             codes, jobs = list(launched.exit_codes), list(launched.job_ids)
         elif workers == 1:
             _sweep_worker(job, 0, train_fn, data, on_progress=refresh)
         elif workers > 1:
-            codes = _run_processes(job, train_fn, refresh)
+            codes = _run_processes(job, train_fn, refresh, bar.note)
         refresh()
     finally:
         bar.close()
@@ -1115,6 +1137,8 @@ def run_search(space: str | DesignSpace, n: int, *, sampler: str = "tpe", object
     st, created = _open_study(store, storage, name, spec, directions, optuna.samplers.RandomSampler(seed=seed))
     if "ready" not in st.study.user_attrs:
         st.study.set_user_attr("ready", True)
+    if st.study.user_attrs.get("n") != n:  # the trained trials asked for (re-runs may raise it): for nas status
+        st.study.set_user_attr("n", n)
     # A fresh stream per (seed, trials so far): a resumed search does not replay its first proposals.
     st.study.sampler = _make_sampler(sampler, (seed * 1_000_003 + len(st.trials())) % 2**32, population_size)
     train_fn = train_fn or train
@@ -1122,14 +1146,15 @@ def run_search(space: str | DesignSpace, n: int, *, sampler: str = "tpe", object
     max_rejected = max_rejected or max(200 + 50 * n, round(20 / max(band_acceptance(space, bands), 1e-4)))
     complete, failed, _ = _search_counts(st.trials())
     before = complete + failed
-    bar = _Progress(n, min(before, n), name, progress)
+    bar = Progress(n, name, unit="trial", initial=min(before, n), enabled=progress)
     rejected = 0
     try:
         while True:
             _fail_stale(st, grace_period, requeue=False)
             trials = st.trials()
             complete, failed, pruned = _search_counts(trials)
-            bar.update(min(complete + failed, n), _best(trials)[0], f"{pruned} pruned" if pruned else "")
+            bar.update(min(complete + failed, n), failed, _progress_extra(_best(trials)[0],
+                                                                          f"{pruned} pruned" if pruned else ""))
             if complete + failed >= n:
                 break
             if rejected >= max_rejected:
