@@ -366,6 +366,7 @@ class _Heartbeat:
         self.wrapper = storage if isinstance(storage, RetryingStorage) else None
         self.storage = storage.inner if isinstance(storage, RetryingStorage) else storage
         self.trial_id, self.interval = trial_id, interval
+        self.error: BaseException | None = None  # the first beat that failed for good, if any
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"nas-heartbeat-{trial_id}", daemon=True)
 
@@ -381,12 +382,20 @@ class _Heartbeat:
         while not self._stop.wait(self.interval):
             try:
                 self.storage.set_trial_user_attr(self.trial_id, "heartbeat", time.time())
+            except UpdateFinishedTrialError:
+                return  # the trial was finished elsewhere (declared stale)
             except Exception as e:
                 if is_transient(e):  # the storage is restarting: beat again later
                     if self.wrapper is not None:
                         self.wrapper.note_failure(e)
                     continue
-                return  # the trial was finished elsewhere (declared stale)
+                # not a passing fault: say so once (silence would let the trial be declared stale and trained
+                # again with no word why), and keep beating in case it passes after all
+                if self.error is None:
+                    self.error = e
+                    print(f"nas: the heartbeat of trial {self.trial_id} failed: {type(e).__name__}: {e}",
+                          file=sys.stderr)
+                continue
             if self.wrapper is not None:
                 self.wrapper.note_success()
 
@@ -1350,6 +1359,7 @@ def _read_for_export(st: _Study) -> list[Any]:
     inner = st.storage.inner if isinstance(st.storage, RetryingStorage) else st.storage
     rdb = getattr(inner, "_backend", inner)
     if isinstance(rdb, RDBStorage):
+        import sqlalchemy as sa
         from optuna.storages._rdb import models
 
         if hasattr(models.TrialModel, "_datetime_start_utc"):  # Optuna 5: naive UTC datetimes
@@ -1358,8 +1368,10 @@ def _read_for_export(st: _Study) -> list[Any]:
                     st.storage, RetryingStorage) else _read_rdb_rows(rdb, st.study_id)
             except StorageError:
                 raise
-            except Exception:  # a schema this code does not know: the ORM path below
-                pass
+            except (sa.exc.ProgrammingError, sa.exc.OperationalError, KeyError, ValueError) as e:
+                # a schema this code does not know (a missing table or column, an unknown state): the ORM path
+                print(f"nas: reading the trials with plain SQL failed ({type(e).__name__}: "
+                      f"{str(e).splitlines()[0]}); reading them through Optuna instead (slower)", file=sys.stderr)
     return st.trials()
 
 

@@ -64,3 +64,30 @@ def test_full_disk_and_permission_errors_are_not_retried():
             raise RuntimeError("write failed") from e
     except RuntimeError as wrapped:
         assert not is_transient(wrapped)
+
+
+def test_a_heartbeat_that_fails_for_good_says_so_once_and_keeps_beating(capsys):
+    import time
+
+    from optuna.exceptions import UpdateFinishedTrialError
+
+    from nas.sweep import _Heartbeat
+
+    class Storage:
+        def __init__(self, error):
+            self.error, self.calls = error, 0
+
+        def set_trial_user_attr(self, *args):
+            self.calls += 1
+            raise self.error
+
+    broken = Storage(ValueError("schema mismatch"))
+    with _Heartbeat(broken, 7, 0.02) as beat:
+        time.sleep(0.3)
+    assert isinstance(beat.error, ValueError) and broken.calls > 3  # it kept trying
+    err = capsys.readouterr().err
+    assert err.count("heartbeat of trial 7 failed: ValueError: schema mismatch") == 1
+    finished = Storage(UpdateFinishedTrialError("done"))
+    with _Heartbeat(finished, 8, 0.02) as beat:
+        time.sleep(0.3)
+    assert finished.calls == 1 and beat.error is None and "trial 8" not in capsys.readouterr().err
