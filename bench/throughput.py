@@ -51,7 +51,7 @@ class PlainDataset(TorchDataset):
 
 def plain_loop(cfg, dataset, steps: int, warmup: int, device: torch.device) -> float:
     torch.manual_seed(0)
-    model = AnyNet(cfg, zero_init_final_gamma=True).to(device)
+    model = AnyNet(cfg, zero_init_last=True).to(device)
     data = PlainDataset(dataset.train_x, dataset.train_y, dataset.mean[0], dataset.std[0])
     loader = DataLoader(data, batch_size=128, shuffle=True, drop_last=True)
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True, weight_decay=5e-5)

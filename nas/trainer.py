@@ -149,8 +149,9 @@ def train(config: NetworkConfig, dataset: Dataset, schedule: Schedule | None = N
                           schedule.test_size and min(schedule.test_size, len(dataset.test_y)), seed=seed)
     torch.manual_seed(seed)
     gen = torch.Generator(device=dev).manual_seed(seed)
-    # Residual branches start at zero (zero-init of their last BN): stable at the paper's lr, no warm-up.
-    model = build_model(cfg, zero_init_final_gamma=True).to(dev)
+    # Residual branches (AnyNet, ResNet, MBConv) start at zero (zero-init of their last BN): stable at the
+    # paper's lr; families without residual branches get the same pycls init without it.
+    model = build_model(cfg, zero_init_last=True).to(dev)
     memory_format = torch.channels_last if schedule.channels_last else torch.contiguous_format
     model = model.to(memory_format=memory_format)
     bf16 = use_bf16(schedule.precision, dev)

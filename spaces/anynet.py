@@ -21,7 +21,7 @@ class Stage(nn.Sequential):
 class AnyNet(nn.Module):
     """Stem, stages, head. ResNet-like, AnyNet and RegNet models are all instances of this body."""
 
-    def __init__(self, config: AnyNetConfig, zero_init_final_gamma: bool = False) -> None:
+    def __init__(self, config: AnyNetConfig, zero_init_last: bool = False) -> None:
         super().__init__()
         self.config = config
         self.stem = make_stem(config.in_channels, config.stem_width, config.stem, config.stem_kind)
@@ -34,7 +34,7 @@ class AnyNet(nn.Module):
             w_in = s.width
         self.stages = nn.Sequential(*stages)
         self.head = Head(w_in, config.num_classes, config.head_dropout)
-        self.apply(lambda m: init_weights(m, zero_init_final_gamma))
+        self.apply(lambda m: init_weights(m, zero_init_last))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.stages(self.stem(x)))

@@ -178,7 +178,7 @@ class Head(nn.Module):
         return self.fc(x if self.dropout is None else self.dropout(x))
 
 
-def init_weights(module: nn.Module, zero_init_final_gamma: bool = False) -> None:
+def init_weights(module: nn.Module, zero_init_last: bool = False) -> None:
     """pycls initialization: fan-out normal convs, unit BN (optionally zero on the last BN of a
     residual branch), small-normal linear."""
     if isinstance(module, nn.Conv2d):
@@ -187,7 +187,7 @@ def init_weights(module: nn.Module, zero_init_final_gamma: bool = False) -> None
         if module.bias is not None:
             module.bias.data.zero_()
     elif isinstance(module, nn.BatchNorm2d):
-        final = getattr(module, "final_bn", False) and zero_init_final_gamma
+        final = getattr(module, "final_bn", False) and zero_init_last
         module.weight.data.fill_(0.0 if final else 1.0)
         module.bias.data.zero_()
     elif isinstance(module, nn.Linear):

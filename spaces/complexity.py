@@ -16,6 +16,7 @@ resolutions), counts with Python ints (object arrays) instead.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -267,7 +268,12 @@ def reference_complexity(cfg: NetworkConfig) -> Complexity:
     published, at its native resolution, e.g. 299 for Inception, 240 for EfficientNet-B1, 16 for LeNet)."""
     if isinstance(cfg, AnyNetConfig):
         return anynet_complexity(cfg, REFERENCE_RESOLUTION, in_channels=3, num_classes=1000, stem="imagenet")
-    cfg = cfg.for_input(cfg.in_channels, cfg.num_classes, small=False)
+    # the published input of the family: its config class's defaults (3 x 1000 for ImageNet families, 1 x 10
+    # for LeNet), so a variant made by for_input(1, 10) still reports the published network's counts
+    defaults = {f.name: f.default for f in dataclasses.fields(cfg)  # type: ignore[arg-type]
+                if f.name in ("in_channels", "num_classes") and f.default is not dataclasses.MISSING}
+    cfg = cfg.for_input(defaults.get("in_channels", cfg.in_channels), defaults.get("num_classes", cfg.num_classes),
+                        small=False)
     return cfg.analytic(cfg.native_resolution)
 
 

@@ -109,10 +109,10 @@ class AnyNetConfig:
 
         return anynet_complexity(self, resolution)
 
-    def build(self, zero_init_final_gamma: bool = False) -> nn.Module:
+    def build(self, zero_init_last: bool = False) -> nn.Module:
         from spaces.anynet import AnyNet
 
-        return AnyNet(self, zero_init_final_gamma=zero_init_final_gamma)
+        return AnyNet(self, zero_init_last=zero_init_last)
 
     def describe(self) -> str:
         return (f"{self.block_name} blocks, stages (depth, width) "

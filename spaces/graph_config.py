@@ -59,12 +59,11 @@ class GraphConfig:
         cost, _ = count_graph(self.graph(), (self.in_channels, h, w))
         return Complexity(cost.params, cost.flops, cost.acts, resolution)
 
-    def build(self, zero_init_final_gamma: bool = False) -> nn.Module:
+    def build(self, zero_init_last: bool = False) -> nn.Module:
         from spaces.blocks import init_weights
 
         model = self.graph().build((self.in_channels, self.native_resolution, self.native_resolution))
-        if zero_init_final_gamma:
-            model.apply(lambda m: init_weights(m, False))
+        model.apply(lambda m: init_weights(m, zero_init_last))  # pycls' init, as every family
         return model
 
     def key(self) -> tuple:

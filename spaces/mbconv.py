@@ -324,9 +324,9 @@ class MBConvConfig(GraphConfig):
         total = total + cost
         return Complexity(int(total.params), int(total.flops), int(total.acts), resolution)
 
-    def build(self, zero_init_final_gamma: bool = False) -> nn.Module:
+    def build(self, zero_init_last: bool = False) -> nn.Module:
         """The module, with pycls initialization; the last BN of each residual branch is marked `final_bn`
-        (zero-initialized with zero_init_final_gamma, so residual blocks start as identities)."""
+        (zero-initialized with zero_init_last, so residual blocks start as identities)."""
         from torch import nn
 
         from spaces.blocks import init_weights
@@ -338,7 +338,7 @@ class MBConvConfig(GraphConfig):
                 bns = [m for m in module.body.modules() if isinstance(m, nn.BatchNorm2d)]
                 if bns:
                     bns[-1].final_bn = True
-        model.apply(lambda m: init_weights(m, zero_init_final_gamma))
+        model.apply(lambda m: init_weights(m, zero_init_last))
         return model
 
     # --- protocol details ---------------------------------------------------------------------------

@@ -49,8 +49,11 @@ class NetworkConfig(Protocol):
         """Exact params / flops / acts at `resolution`, without building the network."""
         ...
 
-    def build(self, zero_init_final_gamma: bool = False) -> nn.Module:
-        """The torch module (imports torch)."""
+    def build(self, zero_init_last: bool = False) -> nn.Module:
+        """The torch module (imports torch), initialised as pycls does (fan-out normal convs, unit BN,
+        small-normal linear layers); `zero_init_last` zeroes the last BN of each residual branch (timm's
+        `zero_init_last`), so residual blocks start as identities (families without residual branches:
+        no effect)."""
         ...
 
     def describe(self) -> str:
@@ -73,7 +76,7 @@ def config_kind(data: Mapping[str, Any]) -> str:
     return kind
 
 
-def build_model(cfg: NetworkConfig, zero_init_final_gamma: bool = False) -> nn.Module:
+def build_model(cfg: NetworkConfig, zero_init_last: bool = False) -> nn.Module:
     if not isinstance(cfg, NetworkConfig):
         raise ConfigError(f"not a network config: {type(cfg).__name__}")
-    return cfg.build(zero_init_final_gamma=zero_init_final_gamma)
+    return cfg.build(zero_init_last=zero_init_last)

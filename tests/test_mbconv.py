@@ -146,7 +146,7 @@ def test_small_input_any_channels_and_classes_forward_backward(name):
 def test_zero_init_and_stochastic_depth():
     from spaces.mbconv_modules import DropPath
 
-    model = get_config("efficientnet_b0").build(zero_init_final_gamma=True)
+    model = get_config("efficientnet_b0").build(zero_init_last=True)
     finals = [m for m in model.modules() if getattr(m, "final_bn", False)]
     assert len(finals) == 9 and all(float(m.weight.detach().abs().sum()) == 0 for m in finals)  # 16 blocks, 9 residual
     drops = [m.p for m in model.modules() if isinstance(m, DropPath)]

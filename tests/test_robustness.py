@@ -91,3 +91,35 @@ def test_a_heartbeat_that_fails_for_good_says_so_once_and_keeps_beating(capsys):
     with _Heartbeat(finished, 8, 0.02) as beat:
         time.sleep(0.3)
     assert finished.calls == 1 and beat.error is None and "trial 8" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("name", "params"), [
+    ("resnet18", 11_689_512),         # torchvision resnet18: sum of p.numel() = 11,689,512
+    ("regnetx_200mf", 2_684_792),     # RegNet paper: 2.68 M; pycls: 2,684,792
+    ("lenet5", 60_850)])              # LeNet-5 as published: 1 x 32 x 32 in, 10 classes
+def test_reference_counts_of_a_dataset_variant_are_the_published_networks(name, params):
+    from spaces.complexity import reference_complexity
+
+    cfg = get_config(name)
+    assert reference_complexity(cfg).params == params
+    assert reference_complexity(cfg.for_input(1, 10, small=True)).params == params
+
+
+@pytest.mark.parametrize("zero", [False, True])
+def test_every_family_gets_pycls_init_and_zero_init_last_only_touches_residual_branches(zero):
+    import torch
+    from torch import nn
+
+    from spaces import build_model
+
+    torch.manual_seed(0)
+    alexnet = build_model(get_config("alexnet"), zero_init_last=zero)  # a graph family, no residual branch
+    linears = [m for m in alexnet.modules() if isinstance(m, nn.Linear)]
+    # pycls: N(0, 0.01) for linear layers (torch's default would be U(+-1/sqrt(fan_in)): std 0.006-0.02 here,
+    # so check the mean-free std over the largest layer, 37.7 M weights, to 2%)
+    big = max(linears, key=lambda m: m.weight.numel())
+    assert abs(big.weight.std().item() - 0.01) < 2e-4 and all(m.bias.abs().max() == 0 for m in linears)
+    resnet = build_model(get_config("resnet18").for_input(1, 10, small=True), zero_init_last=zero)
+    gammas = [m.weight for m in resnet.modules() if isinstance(m, nn.BatchNorm2d)]
+    zeroed = sum(bool((g == 0).all()) for g in gammas)
+    assert zeroed == (8 if zero else 0)  # one last BN in each of resnet18's 8 basic blocks

@@ -161,7 +161,7 @@ def test_scores_use_the_trainers_initialisation(band_model):
 def nas_trainer_model(cfg, data):
     from spaces import build_model
 
-    return build_model(adapt_config(cfg, data), zero_init_final_gamma=True)  # as nas.trainer.train builds it
+    return build_model(adapt_config(cfg, data), zero_init_last=True)  # as nas.trainer.train builds it
 
 
 def test_score_attrs_records_failures_instead_of_raising(band_model):

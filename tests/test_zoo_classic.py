@@ -146,7 +146,7 @@ def test_small_variant_builds_and_counts_at_32px(name):
     cfg = get_config(name).for_input(1, 10, small=True)
     assert cfg.native_resolution == 32
     analytic = cfg.analytic(32)
-    model = cfg.build(zero_init_final_gamma=True)  # as the trainer builds it
+    model = cfg.build(zero_init_last=True)  # as the trainer builds it
     measured = measure(model, 32, 1)
     assert (measured.params, measured.flops, measured.acts) == (analytic.params, analytic.flops, analytic.acts)
     assert cfg.analytic(28).params == analytic.params  # the 32 px network also takes fashion-mnist's 28 px

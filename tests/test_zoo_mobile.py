@@ -100,7 +100,7 @@ MEASURED = [n for n in NAMED if not n.startswith("mobilenet_v1_1.0_")]
 def test_analytic_matches_built_model_and_fvcore(name):
     cfg = spaces.get_config(name)
     for variant, resolution in ((cfg, 64), (cfg.for_input(1, 10, small=True), 32)):
-        model = variant.build(zero_init_final_gamma=True)
+        model = variant.build(zero_init_last=True)
         got, want = measure(model, resolution, variant.in_channels), variant.analytic(resolution)
         assert (got.params, got.flops, got.acts) == (want.params, want.flops, want.acts), (name, resolution)
 
@@ -117,7 +117,7 @@ def test_native_resolution_matches_fvcore(name):
 def test_small_variant_runs_on_28px(name):
     cfg = spaces.get_config(name).for_input(1, 10, small=True)
     assert cfg.native_resolution == 32
-    model = cfg.build(zero_init_final_gamma=True).eval()
+    model = cfg.build(zero_init_last=True).eval()
     with torch.no_grad():
         assert model(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
     assert cfg.analytic(28).params == cfg.analytic(32).params

@@ -134,8 +134,8 @@ class ResNetConfig:
     def analytic(self, resolution: Resolution) -> Complexity:
         return self.body().analytic(resolution)
 
-    def build(self, zero_init_final_gamma: bool = False) -> nn.Module:
-        return self.body().build(zero_init_final_gamma)
+    def build(self, zero_init_last: bool = False) -> nn.Module:
+        return self.body().build(zero_init_last)
 
     def key(self) -> tuple:
         return (self.kind, *(getattr(self, f.name) for f in dataclasses.fields(self)))
