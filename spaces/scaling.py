@@ -244,6 +244,9 @@ class ScalingBatch:
         return self.space.config(int(self.index[i]))
 
 
+MEMO_LIMIT = 50_000  # counted networks a ScalingSpace keeps (about 10 MB); then it starts over
+
+
 @dataclass(frozen=True)
 class ScalingSpace(DesignSpace):
     """Scaling rules (alpha, beta, gamma) >= 1 on a fine grid with |alpha beta^2 gamma^2 - 2| <= tolerance,
@@ -294,6 +297,11 @@ class ScalingSpace(DesignSpace):
     def cost_of(self, i: int, resolution: Resolution | None, in_channels: int, num_classes: int,
                 stem: str) -> tuple[int, int, int]:
         key = (i, resolution, in_channels, num_classes, stem)
+        if key not in self._memo and len(self._memo) >= MEMO_LIMIT:  # a registered space lives for the process
+            grid = self._memo.get("grid")
+            self._memo.clear()
+            if grid is not None:
+                self._memo["grid"] = grid
         if key not in self._memo:
             a, b, g = self.grid[i]
             cfg = scale(self.base, a ** self.phi, b ** self.phi)

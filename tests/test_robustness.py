@@ -123,3 +123,13 @@ def test_every_family_gets_pycls_init_and_zero_init_last_only_touches_residual_b
     gammas = [m.weight for m in resnet.modules() if isinstance(m, nn.BatchNorm2d)]
     zeroed = sum(bool((g == 0).all()) for g in gammas)
     assert zeroed == (8 if zero else 0)  # one last BN in each of resnet18's 8 basic blocks
+
+
+def test_a_scaling_space_memo_stays_bounded(monkeypatch):
+    import spaces.scaling as scaling
+
+    space = scaling.ScalingSpace("s", "test", get_config("efficientnet_b0"), phi=1.0)
+    monkeypatch.setattr(scaling, "MEMO_LIMIT", 10)
+    for res in range(32, 60):
+        space.cost_of(0, res, 3, 10, "small")
+    assert len(space._memo) <= 11 and "grid" in space._memo
