@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,10 +44,32 @@ def load_frame(path: str | Path) -> pd.DataFrame:
     try:
         if p.suffix.lower() in (".parquet", ".pq"):
             return pd.read_parquet(p)
+        _check_csv_rows(p)
         return pd.read_csv(p)
+    except AnalysisError:
+        raise
     except Exception as e:  # pandas and pyarrow raise many unrelated types for a bad file
         raise AnalysisError(f"cannot read {p} as {'Parquet' if p.suffix.lower() in ('.parquet', '.pq') else 'CSV'}: "
                             f"{type(e).__name__}: {e}") from None
+
+
+def _check_csv_rows(p: Path) -> None:
+    """Refuse a CSV that was cut off while written (pandas would pad the cut row with empty cells and analyse
+    it as a model): every row must have the header's number of fields and the file must end with a newline."""
+    with p.open(newline="", encoding="utf-8", errors="replace") as f:
+        text = f.read()
+    if not text.strip():
+        return
+    rows = csv.reader(io.StringIO(text))
+    header = next(rows)
+    for row in rows:
+        if row and len(row) != len(header):
+            raise AnalysisError(f"{p}: line {rows.line_num} has {len(row)} fields where the header has "
+                                f"{len(header)}: the file was cut off or edited; export it again (nas export)")
+    if not text.endswith(("\n", "\r")):
+        raise AnalysisError(f"{p}: the last line (line {rows.line_num}) does not end with a newline, so it was cut "
+                            "off while written (a killed export?); export it again, or end the file with a "
+                            "newline if that line is complete")
 
 
 def check_columns(frame: pd.DataFrame, required: Iterable[str], label: str) -> None:

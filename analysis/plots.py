@@ -3,6 +3,7 @@ never touches pyplot's global state or needs a display."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from matplotlib.figure import Figure
 
 from analysis.regnet_fit import frame_block_widths
 from analysis.stats import BestRange, BootstrapEDF
+from analysis.units import nice_log_ticks, si, si_ticks
 
 COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink", "tab:gray",
           "tab:olive", "tab:cyan")
@@ -49,15 +51,21 @@ def edf_label(label: str, curve: BootstrapEDF) -> str:
 def plot_edfs(curves: Mapping[str, BootstrapEDF], path: str | Path, title: str = "error EDF",
               xlabel: str = "error", ylabel: str = "cumulative prob.") -> Path:
     """EDF step curves with their bootstrap bands, one per space."""
-    fig = Figure(figsize=(6.0, 4.2))
+    return _save(edf_figure(curves, title, xlabel, ylabel), path)
+
+
+def edf_figure(curves: Mapping[str, BootstrapEDF], title: str = "error EDF", xlabel: str = "error",
+               ylabel: str = "cumulative prob.") -> Figure:
+    """The figure of `plot_edfs`; the legend sits below the axes, off the curves, within the figure's size."""
+    fig = Figure(figsize=(5.8, 4.0), layout="constrained")  # about 6 x 4.2 in once saved with its padding
     ax = fig.subplots()
     for color, (label, c) in zip(COLORS * 10, curves.items(), strict=False):
         ax.fill_between(c.points, c.lower, c.upper, step="pre", color=color, alpha=0.2, linewidth=0)
         ax.step(c.points, c.edf, where="pre", color=color, label=edf_label(label, c))
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel, ylim=(0, 1))
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
-    return _save(fig, path)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), frameon=False)
+    return fig
 
 
 def plot_random_search(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], path: str | Path) -> Path:
@@ -93,9 +101,16 @@ def binned_trend(x: np.ndarray, y: np.ndarray, bins: int = 10) -> tuple[np.ndarr
 
 def plot_error_vs(frames: Mapping[str, pd.DataFrame], columns: Sequence[str], path: str | Path,
                   ncols: int = 4, marks: Sequence[Mapping] = ()) -> Path:
-    """Error against each column: a scatter per space plus its binned median trend line. On the complexity
-    columns (MARK_COLUMNS), each of `marks` ({"model", "params", "flops", "acts"[, "error"]}) is a labelled
-    vertical line, and a labelled star at its error when it has one."""
+    """Error against each column: a scatter per space plus its binned median trend line. The complexity
+    columns (MARK_COLUMNS) are on log axes labelled in units (362M); on them each of `marks` ({"model",
+    "params", "flops", "acts"[, "error"]}) is a labelled vertical line (a star at its error when it has one),
+    or an arrow at the panel's edge when it lies outside the sweep's range (so the sweep keeps the panel)."""
+    return _save(error_vs_figure(frames, columns, ncols, marks), path)
+
+
+def error_vs_figure(frames: Mapping[str, pd.DataFrame], columns: Sequence[str], ncols: int = 4,
+                    marks: Sequence[Mapping] = ()) -> Figure:
+    """The figure of `plot_error_vs`."""
     fig, axes = _grid(len(columns), ncols)
     for ax, col in zip(axes, columns, strict=True):
         for color, (label, f) in zip(COLORS * 10, frames.items(), strict=False):
@@ -105,31 +120,57 @@ def plot_error_vs(frames: Mapping[str, pd.DataFrame], columns: Sequence[str], pa
             ax.scatter(x, y, s=4, alpha=0.35, color=color, linewidths=0, label=label)
             tx, ty = binned_trend(x, y)
             ax.plot(tx, ty, "-", color=color, linewidth=1.6)
-        finite = np.concatenate([f[col].to_numpy(float) for f in frames.values() if col in f.columns])
+        values = [f[col].to_numpy(float) for f in frames.values() if col in f.columns]
+        finite = np.concatenate(values) if values else np.empty(0)
         finite = finite[np.isfinite(finite)]
-        if col in MARK_COLUMNS and marks:
-            _draw_marks(ax, col, marks)
-            finite = np.concatenate([finite, [float(m[col]) for m in marks]])
-        if len(finite) and finite.min() > 0 and finite.max() / finite.min() > 8:
+        complexity = col in MARK_COLUMNS
+        positive = bool(len(finite)) and finite.min() > 0
+        if positive and (complexity or finite.max() / finite.min() > 8):
             ax.set_xscale("log")
+        if complexity and positive:
+            pad = max(finite.max() / finite.min(), 1.1) ** 0.06
+            xlim = (finite.min() / pad, finite.max() * pad)
+            ax.set_xlim(*xlim)
+            _unit_ticks(ax, *xlim)
+            if marks:
+                _draw_marks(ax, col, marks, xlim)
         ax.set(xlabel=col, ylabel="error")
         ax.grid(alpha=0.3)
     if axes:
         axes[0].legend(fontsize=7, markerscale=3)
     fig.tight_layout()
-    return _save(fig, path)
+    return fig
 
 
-def _draw_marks(ax, col: str, marks: Sequence[Mapping]) -> None:
-    for m in marks:
+def _unit_ticks(ax, low: float, high: float) -> None:
+    """Round ticks in units (200M, 500M, 1G) on a log axis from `low` to `high`, no minor labels."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
+
+    ax.xaxis.set_major_locator(FixedLocator(nice_log_ticks(low, high)))
+    ax.xaxis.set_major_formatter(FuncFormatter(si_ticks))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+def _draw_marks(ax, col: str, marks: Sequence[Mapping], xlim: tuple[float, float]) -> None:
+    """Marks inside the range as labelled lines (labels staggered down the panel so they do not overlap),
+    marks outside it as an arrow label at the nearer edge."""
+    for k, m in enumerate(sorted(marks, key=lambda m: float(m[col]))):
         x = float(m[col])
+        y_label = 0.98 - 0.1 * (k % 5)
+        if x < xlim[0] or x > xlim[1]:
+            right = x > xlim[1]
+            text = f"{m['model']} {si(x, 3)} →" if right else f"← {m['model']} {si(x, 3)}"
+            ax.annotate(text, (1.0 if right else 0.0, y_label), xycoords="axes fraction", ha="right" if right
+                        else "left", va="top", fontsize=6, color="dimgray", xytext=(-2 if right else 2, 0),
+                        textcoords="offset points")
+            continue
         ax.axvline(x, color="black", linestyle="--", linewidth=0.8, alpha=0.7)
-        ax.annotate(m["model"], (x, 1.0), xycoords=("data", "axes fraction"), rotation=90, fontsize=6,
-                    ha="right", va="top", xytext=(-1, -2), textcoords="offset points")
+        right_half = math.log(x / xlim[0]) > 0.5 * math.log(xlim[1] / xlim[0])  # label on the inner side
+        ax.annotate(m["model"], (x, y_label), xycoords=("data", "axes fraction"), fontsize=6,
+                    ha="right" if right_half else "left", va="top", xytext=(-2 if right_half else 2, 0),
+                    textcoords="offset points")
         if m.get("error") is not None:
             ax.plot([x], [float(m["error"])], "*", color="black", markersize=8)
-            ax.annotate(f"{m['model']} {float(m['error']):.3g}", (x, float(m["error"])), fontsize=6,
-                        xytext=(3, 3), textcoords="offset points")
 
 
 def plot_width_profiles(frames: Mapping[str, pd.DataFrame], path: str | Path, k: int = 5) -> Path:

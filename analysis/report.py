@@ -27,6 +27,7 @@ from analysis.stats import (
     ks_test,
     random_search_curve,
 )
+from analysis.units import si
 
 NORMALIZE = ("flops", "params", "none")
 STAGE_PARAMS = ("depth", "width", "bottleneck", "group_width")
@@ -230,7 +231,7 @@ def _jsonable(x: Any) -> Any:
 
 # --- markdown ----------------------------------------------------------------------------------------
 def _f(x: Any) -> str:
-    return "-" if x is None else f"{x:.4g}"
+    return si(x)
 
 
 def _ci(i: dict | None) -> str:

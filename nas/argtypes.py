@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 
 SUFFIX = {"k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12}
 
@@ -26,6 +27,12 @@ def band(text: str) -> tuple[float | None, float | None]:
         low, high = (number(lo) if lo.strip() else None), (number(hi) if hi.strip() else None)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r}: bounds must be numbers like 360M or 4e8") from None
+    if any(x is not None and not math.isfinite(x) for x in (low, high)):
+        raise argparse.ArgumentTypeError(f"{text!r}: bounds must be finite numbers like 360M or 4e8; leave a side "
+                                         "empty for no bound (e.g. 1G:)")
+    if any(x is not None and x < 0 for x in (low, high)):
+        raise argparse.ArgumentTypeError(f"{text!r}: complexity is never negative; leave the low side empty for "
+                                         "no lower bound (e.g. :1G)")
     if low is not None and high is not None and low > high:
         raise argparse.ArgumentTypeError(f"{text!r}: the low bound is above the high bound")
     return low, high

@@ -6,49 +6,40 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from analysis import add_analysis_parsers
 from nas.argtypes import band, device, positive_int, resolution, size
-from nas.outputs import OutputError
 from nas.scale import add_parsers as add_scale_parsers
 from nas.zoo import add_parsers as add_zoo_parsers
-from spaces.errors import SpacesError
+from spaces.errors import NasError, SpacesError
 
 DESCRIPTION = """\
 Network design spaces: sample, count, train, scale and search networks (AnyNet/RegNet, MBConv, the zoo).
-
-commands:
-  spaces       list the registered design spaces with their dimensions and sizes
-  complexity   exact params / flops / acts of a named model or config file, without building it
-  train        proxy-train one model and print its error, time and latency
-  sample       draw N configs from a design space within a complexity band and train each one as a
-               trial of a stored, resumable Optuna study (--dry-run only writes the configs)
-  search       search a design space with an Optuna sampler (tpe, nsga2, random), one or more objectives
-  export       write the trials of a study as one CSV or Parquet row each
-  status       what a stored study holds: complete / running / waiting / failed, throughput, time left
-  analyze      compare design spaces: EDFs with bands, normalized EDFs, KS tests, best ranges, report
-  fit-regnet   fit RegNet parameters (w0, wa, wm) to a model's per-block widths
-  zoo          the named models with reference figures: analytic params / flops / acts vs reference
-  scale        compound scaling (EfficientNet) of a network; --grid searches alpha, beta, gamma
-
-Run `nas COMMAND --help` for the options of a command.
-"""
+Run `nas COMMAND --help` for the options of a command."""
+BAND_FLAGS = ("--flops", "--params", "--acts")
 
 
-class CliError(Exception):
+class Parser(argparse.ArgumentParser):
+    """argparse whose usage mistakes are one line (the problem and where the help is) and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}; see `{self.prog} --help`\n")
+
+
+class CliError(NasError):
     """A usage problem; printed as one line, exit status 2."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(attach_band_values(sys.argv[1:] if argv is None else list(argv)))
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
     try:
         return args.func(args) or 0
-    except (CliError, SpacesError, OutputError) as e:
+    except NasError as e:  # CliError, SpacesError, OutputError, ... : every error of ours is one line
         print(f"nas {args.command}: error: {e}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `nas sample ... | head`
@@ -58,10 +49,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def attach_band_values(argv: list[str]) -> list[str]:
+    """`--flops -5M:1G` would read as two options; write it `--flops=-5M:1G` so the band check names the
+    problem (a negative bound) instead of argparse saying "expected one argument"."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        if argv[i] in BAND_FLAGS and i + 1 < len(argv) and argv[i + 1].startswith("-") and ":" in argv[i + 1]:
+            out.append(f"{argv[i]}={argv[i + 1]}")
+            i += 2
+            continue
+        out.append(argv[i])
+        i += 1
+    return out
+
+
+def version() -> str:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as package_version
+
+    try:
+        return package_version("nas-design-spaces")
+    except PackageNotFoundError:  # a checkout that was not installed
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="nas", description=DESCRIPTION,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser = Parser(prog="nas", description=DESCRIPTION, formatter_class=_help_formatter)
+    parser.add_argument("--version", action="version", version=f"nas {version()}")
+    sub = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND")
 
     p = sub.add_parser("spaces", help="list design spaces", description="List the registered design "
                        "spaces: free dimensions, size on the sampling grid, the paper's Table 1 size.")
@@ -234,10 +250,11 @@ def cmd_spaces(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    print(f"{'name':<11} {'dims':>4} {'size':>9} {'paper':>8}  description")
+    width = max(len("name"), *(len(r["name"]) for r in rows))
+    print(f"{'name':<{width}} {'dims':>4} {'size':>9} {'paper':>8}  description")
     for r in rows:
         paper = f"{r['paper_size']:.1e}" if r["paper_size"] else "-"
-        print(f"{r['name']:<11} {r['dims']:>4} {r['size']:>9.2e} {paper:>8}  {r['description']}")
+        print(f"{r['name']:<{width}} {r['dims']:>4} {r['size']:>9.2e} {paper:>8}  {r['description']}")
     print("\nsize: distinct settings on the sampling grid; paper: Table 1 of the RegNet paper, which counts "
           "ordered\nspaces (D, E) as 1/4! of the unordered ones and RegNet on a coarser grid.")
     return 0
@@ -324,7 +341,8 @@ def schedule_from_args(args: argparse.Namespace):
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from nas.data import DatasetError, load_dataset
+    from nas.data import DatasetError, data_dir_note, load_dataset, size_notes
+    from nas.progress import Progress
     from nas.trainer import TrainingFailed, adapt_config, train
     from spaces import get_config
 
@@ -332,7 +350,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     schedule = schedule_from_args(args)
     try:
         dataset = load_dataset(args.dataset, args.data_dir)
-        result = train(cfg, dataset, schedule, seed=args.seed, device=args.device)
+        for note in filter(None, [data_dir_note(dataset, args.data_dir),
+                                  *size_notes(dataset, schedule.train_size, schedule.test_size)]):
+            print(f"nas train: note: {note}", file=sys.stderr)
+        with Progress(0, f"training {args.model}", unit="step", every_items=0, quiet_for=5) as bar:
+            def report(step: int, total: int, loss: float) -> None:
+                bar.set_total(total)
+                bar.update(step, extra=f"loss {loss:.4f}")
+
+            result = train(cfg, dataset, schedule, seed=args.seed, device=args.device, progress=report)
     except (DatasetError, ValueError) as e:
         raise CliError(str(e)) from None
     except TrainingFailed as e:
@@ -364,6 +390,7 @@ def _bands_from_args(args: argparse.Namespace, space) -> list:
 
 def cmd_sample(args: argparse.Namespace) -> int:
     from nas.outputs import output_file, write_failed
+    from nas.progress import Progress
     from spaces import get_space, sample
     from spaces.sampling import DEFAULT_MAX_CANDIDATES
 
@@ -375,9 +402,10 @@ def cmd_sample(args: argparse.Namespace) -> int:
     space = get_space(args.space)
     bands = _bands_from_args(args, space)
     out = output_file(args.out) if args.out else None  # before sampling: an impossible path fails at once
-    with _progress(args.n, f"sampling {space.name}") as bar:
+    with Progress(args.n, f"sampling {space.name}", unit="config", every_items=0, quiet_for=5) as bar:
         result = sample(space, args.n, seed=args.seed, bands=bands,
-                        max_candidates=args.max_candidates or DEFAULT_MAX_CANDIDATES, progress=bar.update)
+                        max_candidates=args.max_candidates or DEFAULT_MAX_CANDIDATES,
+                        progress=lambda k: bar.update(bar.done + k))
     lines = "".join(json.dumps(r) + "\n" for r in result.records)
     if out is not None:
         try:
@@ -616,24 +644,8 @@ def _default_storage() -> str:
     return default_storage()
 
 
-class _NoBar:
-    def update(self, n: int = 1) -> None:
-        pass
-
-    def __enter__(self) -> _NoBar:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        pass
-
-
-def _progress(total: int, desc: str):
-    """A tqdm bar on stderr when it is a terminal; silent otherwise."""
-    if not sys.stderr.isatty():
-        return _NoBar()
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=desc, unit="cfg", file=sys.stderr, leave=False)
+def _help_formatter(prog: str) -> argparse.HelpFormatter:
+    return argparse.RawDescriptionHelpFormatter(prog, max_help_position=20)
 
 
 if __name__ == "__main__":

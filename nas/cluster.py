@@ -32,8 +32,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from nas.progress import duration as _duration
 from nas.storage import absolute_storage, describe_storage
-from nas.sweep import TERMINAL, SweepError, _index_status, _Job, _load_existing, _sweep_worker, _worker_id
+from nas.sweep import GRACE_PERIOD, TERMINAL, SweepError, _index_status, _Job, _load_existing, _sweep_worker, _worker_id
+from spaces.errors import NasError
 
 __all__ = ["LAUNCHERS", "LaunchError", "LaunchOptions", "LaunchResult", "Launcher", "check_launcher",
            "executor_parameters", "format_status", "launch_options_from", "parse_time", "run_worker", "study_status"]
@@ -251,11 +253,8 @@ def run_worker(job: _Job, k: int = 0) -> dict[str, Any]:
     preemption warning) stop it like Ctrl-C: the running trial is marked interrupted and queued again."""
     import optuna
 
-    from nas.data import DatasetError
-    from nas.storage import StorageError
     from nas.sweep import _cuda_available, _raise_interrupt
     from nas.trainer import default_threads
-    from spaces.errors import ConfigError
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if threading.current_thread() is threading.main_thread():
@@ -277,7 +276,7 @@ def run_worker(job: _Job, k: int = 0) -> dict[str, Any]:
         out["finished"] = _sweep_worker(job, device_index)
     except KeyboardInterrupt:
         out["interrupted"] = True
-    except (SweepError, StorageError, DatasetError, ConfigError) as e:
+    except NasError as e:  # every error of ours: one line
         out["error"] = str(e)
     return out
 
@@ -313,6 +312,9 @@ def study_status(study: str, storage: str | None = None, window_minutes: float =
     if attrs.get("kind") == "sample" and isinstance(attrs.get("n"), int):
         done = len(_index_status(trials).done())
         out.update(done=done, remaining=attrs["n"] - done)
+    elif isinstance(attrs.get("n"), int):  # a search: trained trials (complete or failed) towards its -n
+        done = out["complete"] + out["failed"]
+        out.update(done=done, remaining=max(attrs["n"] - done, 0))
     else:
         done = out["complete"] + out["failed"]
         out.update(done=done, remaining=None)
@@ -320,22 +322,31 @@ def study_status(study: str, storage: str | None = None, window_minutes: float =
         t.state == TrialState.FAIL and t.user_attrs.get("fail_reason") in TERMINAL))
         and (ts := _timestamp(t.datetime_complete)) is not None)
     starts = [ts for t in trials if (ts := _timestamp(t.datetime_start)) is not None]
-    active = out["running"] + out["waiting"] > 0
+    beats = [b for t in trials if t.state == TrialState.RUNNING and isinstance(b := t.user_attrs.get("heartbeat"),
+                                                                               int | float)]
+    active = out["running"] + out["waiting"] > 0 or (out["remaining"] or 0) > 0
+    last = max([*finished, *beats, *starts], default=None)
+    # Stopped: work is left but no worker shows life (no fresh heartbeat, nothing finished in the window).
+    stopped = active and last is not None and now - last > max(GRACE_PERIOD, window_minutes * 60)
+    out["stopped"] = stopped
+    out["last_progress"] = None if last is None else datetime.fromtimestamp(last).isoformat(timespec="seconds")
+    out["last_progress_age_s"] = None if last is None else round(now - last, 1)
     rate = None
     window = window_minutes * 60
     if finished and starts:
-        if active:  # moving: finished trials per minute over the last window (or since the first start)
+        if active and not stopped:  # moving: finished trials per minute over the last window (or since the first start)
             span = min(window, now - min(starts))
             recent = sum(ts >= now - span for ts in finished)
             rate = recent / span * 60 if span > 0 else None
             out["rate_window_minutes"], out["rate_over"] = round(span / 60, 2), "window"
-        else:       # finished or stopped: over the whole run
+        else:  # finished or stopped: over the whole run
             span = finished[-1] - min(starts)
             rate = len(finished) / span * 60 if span > 0 else None
             out["rate_window_minutes"], out["rate_over"] = round(span / 60, 2), "run"
     out["trials_per_minute"] = None if rate is None else round(rate, 3)
     remaining = out["remaining"]
-    out["eta_seconds"] = (round(remaining / rate * 60, 1) if rate and remaining else 0.0 if remaining == 0 else None)
+    out["eta_seconds"] = (None if stopped else round(remaining / rate * 60, 1) if rate and remaining
+                          else 0.0 if remaining == 0 else None)
     running = []
     for t in trials:
         if t.state != TrialState.RUNNING:
@@ -347,16 +358,6 @@ def study_status(study: str, storage: str | None = None, window_minutes: float =
     out["running_trials"] = running
     out["hosts"] = sorted({str(r["worker"]).rsplit(":", 2)[0] for r in running if r["worker"]})
     return out
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 90 * 60:
-        return f"{seconds / 60:.0f} min"
-    if seconds < 48 * 3600:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86400:.1f} days"
 
 
 def format_status(s: dict[str, Any]) -> str:
@@ -385,13 +386,20 @@ def format_status(s: dict[str, Any]) -> str:
         eta = s.get("eta_seconds")
         left = ("finished" if s["remaining"] == 0 else f"about {_duration(eta)} left at that rate" if eta
                 else "time left unknown")
+        if s.get("stopped"):
+            left = "stopped"
         lines.append(f"  done {s['done']}/{s['n']} ({pct:.1f}%); {speed}; {left}")
     else:
         lines.append(f"  done {s['done']}; {speed}")
+    if s.get("stopped"):
+        lines.append(f"  STOPPED: no progress since {s['last_progress'].replace('T', ' ')} "
+                     f"({_duration(s['last_progress_age_s'])} ago) and no worker alive; run the same command to "
+                     "finish it")
     if s["running_trials"]:
         oldest = max((r["heartbeat_age_s"] or 0.0) for r in s["running_trials"])
+        stale = " (stale: its worker is gone; the next worker retries it)" if oldest > GRACE_PERIOD else ""
         lines.append(f"  {len(s['running_trials'])} running on {len(s['hosts'])} host(s) ({', '.join(s['hosts'])}); "
-                     f"oldest heartbeat {oldest:.0f} s ago")
+                     f"oldest heartbeat {_duration(oldest)} ago{stale}")
     return "\n".join(lines)
 
 

@@ -57,6 +57,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from spaces.errors import NasError
+
 __all__ = [
     "CHECKSUMS",
     "CIFAR_URLS",
@@ -123,7 +125,7 @@ SYNTHETIC_DEFAULT_SIZE = 2048
 _CACHE_SIZE = 4
 
 
-class DatasetError(Exception):
+class DatasetError(NasError):
     """A dataset could not be found, downloaded or decoded; the message says which file and how to fix it."""
 
 
@@ -162,6 +164,7 @@ class Dataset:
     std: tuple[float, ...]
     hflip: bool
     classes: tuple[str, ...] = field(default=())
+    source: str = ""  # the folder the files were read from ("" for generated data)
 
     def __post_init__(self) -> None:
         for split, x, y in (("train", self.train_x, self.train_y), ("test", self.test_x, self.test_y)):
@@ -278,6 +281,7 @@ def _make_dataset(
     num_classes: int,
     hflip: bool,
     classes: Sequence[str] = (),
+    source: str = "",
 ) -> Dataset:
     tx, vx = _as_uint8_tensor(train_x), _as_uint8_tensor(test_x)
     ty = torch.from_numpy(np.array(train_y, dtype=np.int64))
@@ -294,6 +298,7 @@ def _make_dataset(
         std=std,
         hflip=hflip,
         classes=tuple(classes),
+        source=source,
     )
 
 
@@ -334,6 +339,7 @@ def load_dataset(spec: str, data_dir: str | os.PathLike[str] | None = None, down
         return _load_imagefolder_spec(arg, data_dir)
     if key == "synthetic":
         return _load_synthetic_spec(spec, arg if sep else None)
+    _check_data_dir(data_dir)
     if sep:
         raise DatasetError(f"dataset {kind!r} takes no ':' argument (got {spec!r}); expected {SPEC_HELP}")
     if key in ("fashion-mnist", "fashionmnist", "fmnist"):
@@ -343,6 +349,39 @@ def load_dataset(spec: str, data_dir: str | os.PathLike[str] | None = None, down
     if key in ("cifar100", "cifar-100"):
         return _load_cifar("cifar100", data_dir, download)
     raise DatasetError(f"unknown dataset {spec!r}; expected {SPEC_HELP}")
+
+
+def _check_data_dir(data_dir: str | os.PathLike[str] | None) -> None:
+    """A --data-dir that is not a folder is a mistake: refuse it rather than read another folder's files."""
+    if data_dir is None or str(data_dir) == "":
+        return
+    d = Path(data_dir).expanduser()
+    if not d.is_dir():
+        what = "is a file, not a folder" if d.exists() else "does not exist"
+        raise DatasetError(f"data folder {d} {what}; give the folder that holds the dataset files, or leave "
+                           "--data-dir out to search $NAS_DATA, ~/.cache/nas and /usr/share/datasets")
+
+
+def data_dir_note(dataset: Dataset, data_dir: str | os.PathLike[str] | None) -> str | None:
+    """One line when `data_dir` was given but the files were read from another folder (it lacks them)."""
+    if data_dir is None or str(data_dir) == "" or not dataset.source:
+        return None
+    given, source = Path(data_dir).expanduser().resolve(), Path(dataset.source).resolve()
+    if source == given or given in source.parents:
+        return None
+    return (f"{data_dir} does not hold the {dataset.name} files; read them from {dataset.source} "
+            "(the next folder searched)")
+
+
+def size_notes(dataset: Dataset, train_size: int | None, test_size: int | None) -> list[str]:
+    """Lines for a --train-size / --test-size beyond the split, which then uses the whole split."""
+    notes = []
+    for flag, asked, split in (("--train-size", train_size, dataset.train_y), ("--test-size", test_size,
+                                                                             dataset.test_y)):
+        if asked is not None and asked > len(split):
+            notes.append(f"{flag} {asked:,} is more than the {len(split):,} images of {dataset.name}'s "
+                         f"{flag[2:-5]} split; using all {len(split):,}")
+    return notes
 
 
 def clear_cache() -> None:
@@ -607,6 +646,7 @@ def _decode_fashion_mnist(key: tuple[tuple[str, int, int], ...]) -> Dataset:
         10,
         hflip=True,
         classes=FASHION_MNIST_CLASSES,
+        source=str(tr_img.parent),
     )
 
 
@@ -863,7 +903,8 @@ def _decode_cifar(name: str, key: tuple[tuple[str, int, int], ...]) -> Dataset:
     train_y = np.concatenate([b[1] for b in train])
     classes = _cifar_class_names(paths[-1].parent, layout)
     return _make_dataset(
-        name, train_x, train_y, test_x, test_y, layout.num_classes, hflip=True, classes=classes
+        name, train_x, train_y, test_x, test_y, layout.num_classes, hflip=True, classes=classes,
+        source=str(paths[-1].parent),
     )
 
 

@@ -25,12 +25,14 @@ from typing import Any
 
 from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock, JournalFileSymlinkLock
 
+from spaces.errors import NasError
+
 TORN_SUFFIX = ".torn-"
 BLOCK = 1 << 16
 Lock = JournalFileSymlinkLock | JournalFileOpenLock
 
 
-class JournalDamaged(ValueError):
+class JournalDamaged(NasError, ValueError):
     """A journal line that is not a JSON record, away from the end where a torn write could explain it."""
 
     def __init__(self, path: str | os.PathLike[str], line: int, why: str) -> None:

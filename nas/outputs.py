@@ -7,8 +7,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from spaces.errors import NasError
 
-class OutputError(Exception):
+
+class OutputError(NasError):
     """An output path that cannot be written; the message is one line naming the path and why."""
 
 

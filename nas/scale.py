@@ -52,25 +52,25 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                        "With --grid: step 1 of EfficientNet: proxy-train every phi = 1 model with "
                        "alpha, beta, gamma >= 1 and |alpha beta^2 gamma^2 - 2| <= tolerance as the trials of one "
                        "stored study, train the top few again with more seeds, report the best rule and its "
-                       "family phi = 1..7 (--dry-run: list the grid and its complexity only).",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                       "family phi = 1..7 (--dry-run: list the grid and its complexity only).")
     p.add_argument("--base", required=True, metavar="NAME_OR_CONFIG",
                    help="a named model (efficientnet_b0, regnetx_400mf, ...) or a config file")
     p.add_argument("--phi", type=float, default=None, help="compound coefficient (without --grid)")
-    p.add_argument("--alpha", type=float, default=DEFAULT_ALPHA, help="depth coefficient")
-    p.add_argument("--beta", type=float, default=DEFAULT_BETA, help="width coefficient")
-    p.add_argument("--gamma", type=float, default=DEFAULT_GAMMA, help="resolution coefficient")
+    p.add_argument("--alpha", type=float, default=DEFAULT_ALPHA, help=f"depth coefficient (default {DEFAULT_ALPHA})")
+    p.add_argument("--beta", type=float, default=DEFAULT_BETA, help=f"width coefficient (default {DEFAULT_BETA})")
+    p.add_argument("--gamma", type=float, default=DEFAULT_GAMMA,
+                   help=f"resolution coefficient (default {DEFAULT_GAMMA})")
     p.add_argument("--published", action="store_true",
                    help="with --phi N (0..7): EfficientNet-B<N>'s published multipliers instead of alpha^N, beta^N, "
                    "gamma^N (from efficientnet_b0: B<N> exactly)")
     p.add_argument("--resolution", type=int, default=None,
                    help="base resolution (default: the base's native one, 224 for B0)")
     p.add_argument("--grid", action="store_true", help="grid search over (alpha, beta, gamma) at phi = 1")
-    p.add_argument("--step", type=float, default=0.05, help="grid step")
-    p.add_argument("--tolerance", type=float, default=0.1, help="|alpha beta^2 gamma^2 - 2| bound")
-    p.add_argument("--top", type=int, default=3, help="rules trained again with more seeds")
-    p.add_argument("--repeats", type=int, default=3, help="seeds per top rule (seed, seed+1, ...)")
-    p.add_argument("--seed", type=int, default=0, help="first training seed")
+    p.add_argument("--step", type=float, default=0.05, help="grid step (default 0.05)")
+    p.add_argument("--tolerance", type=float, default=0.1, help="|alpha beta^2 gamma^2 - 2| bound (default 0.1)")
+    p.add_argument("--top", type=int, default=3, help="rules trained again with more seeds (default 3)")
+    p.add_argument("--repeats", type=int, default=3, help="seeds per top rule (seed, seed+1, ...; default 3)")
+    p.add_argument("--seed", type=int, default=0, help="first training seed (default 0)")
     p.add_argument("--dry-run", action="store_true", help="with --grid: list the grid points and their complexity")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     _add_study_args(p)

@@ -37,6 +37,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from spaces.errors import NasError
+
 if TYPE_CHECKING:
     from nas.data import Dataset
     from spaces import NetworkConfig
@@ -57,7 +59,7 @@ ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.SiLU, nn.Hardswish, nn.GELU) 
 JACOB_COV_K = 1e-5
 
 
-class ScoreError(ValueError):
+class ScoreError(NasError, ValueError):
     """A score that cannot be computed for this network or these names; the message says why."""
 
 
@@ -218,7 +220,7 @@ def scored_model(config: NetworkConfig, dataset: Dataset, seed: int = 0,
     from spaces import build_model
 
     torch.manual_seed(seed)
-    return build_model(adapt_config(config, dataset), zero_init_final_gamma=True).to(device)
+    return build_model(adapt_config(config, dataset), zero_init_last=True).to(device)
 
 
 def score_config(config: NetworkConfig, dataset: Dataset, names: Iterable[str] = tuple(SCORES), seed: int = 0,

@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from optuna.storages import BaseStorage
 
 from nas.journal import JournalDamaged, SafeJournalFileBackend, check_last_record, set_aside_torn_tail
+from spaces.errors import NasError
 
 if TYPE_CHECKING:
     from optuna.trial import FrozenTrial
@@ -68,7 +69,7 @@ TRANSIENT_NAMES = frozenset({"OperationalError", "InterfaceError", "Disconnectio
 T = TypeVar("T")
 
 
-class StorageError(Exception):
+class StorageError(NasError):
     """A storage that cannot be opened or stopped answering; the message names it and what to do."""
 
 

@@ -77,7 +77,7 @@ from optuna.trial import FrozenTrial, TrialState
 from nas.progress import Progress
 from nas.storage import RetryingStorage, StorageError, describe_storage, is_transient, open_storage, study_names
 from spaces import AnyNetConfig, AnyNetSpace, Band, DesignSpace, RegNetSpace, get_space
-from spaces.errors import ConfigError
+from spaces.errors import ConfigError, NasError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -109,7 +109,7 @@ OBJECTIVES = {"error": "minimize", "params": "minimize", "flops": "minimize", "a
 SAMPLERS = ("tpe", "nsga2", "random")
 
 
-class SweepError(Exception):
+class SweepError(NasError):
     """A sweep or search that cannot run as asked; the message is one line naming the problem."""
 
 
@@ -676,7 +676,6 @@ def _worker_process(job: _Job, k: int, train_fn: TrainFn | None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _raise_interrupt)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    from nas.data import DatasetError
     from nas.trainer import default_threads
 
     if job.device == "cpu" or not _cuda_available():
@@ -687,7 +686,7 @@ def _worker_process(job: _Job, k: int, train_fn: TrainFn | None) -> None:
         _sweep_worker(job, k, train_fn)
     except KeyboardInterrupt:
         sys.exit(130)
-    except (SweepError, StorageError, DatasetError, ConfigError) as e:
+    except NasError as e:  # every error of ours: one line
         print(f"nas: worker {k}: error: {e}", file=sys.stderr)
         sys.exit(2)
 

@@ -22,11 +22,12 @@ from torch import nn
 from nas.data import Dataset
 from nas.schedule import Schedule
 from spaces import NetworkConfig, build_model, complexity
+from spaces.errors import NasError
 
 Progress = Callable[[int, int, float], None]  # (step, total steps, mean loss of the epoch so far)
 
 
-class TrainingFailed(RuntimeError):
+class TrainingFailed(NasError, RuntimeError):
     """A run that could not finish: diverged (NaN/inf loss) or out of memory. `reason` says which."""
 
     def __init__(self, reason: str, message: str) -> None:

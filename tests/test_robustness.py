@@ -133,3 +133,26 @@ def test_a_scaling_space_memo_stays_bounded(monkeypatch):
     for res in range(32, 60):
         space.cost_of(0, res, 3, 10, "small")
     assert len(space._memo) <= 11 and "grid" in space._memo
+
+
+def test_every_error_of_ours_is_a_nas_error():
+    import analysis.errors
+    import nas.cli
+    import nas.cluster
+    import nas.data
+    import nas.journal
+    import nas.outputs
+    import nas.scores
+    import nas.storage
+    import nas.sweep
+    import nas.trainer
+    import spaces.errors
+    from spaces.errors import NasError
+
+    modules = [analysis.errors, nas.cli, nas.cluster, nas.data, nas.journal, nas.outputs, nas.scores, nas.storage,
+               nas.sweep, nas.trainer, spaces.errors]
+    ours = {obj for m in modules for obj in vars(m).values()
+            if isinstance(obj, type) and issubclass(obj, BaseException) and obj.__module__.split(".")[0] in
+            ("nas", "spaces", "analysis")}
+    assert len(ours) >= 12
+    assert [c.__name__ for c in ours if not issubclass(c, NasError) and not c.__name__.startswith("_")] == []
