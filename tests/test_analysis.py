@@ -35,7 +35,9 @@ from analysis import (
 )
 from analysis.commands import add_parsers
 from analysis.data import clean
+from analysis.edf import weighted_quantile
 from analysis.plots import edf_label
+from analysis.regnet_fit import e_fit
 from spaces.regnet import PUBLISHED, stages_from_block_widths
 
 
@@ -103,6 +105,58 @@ def test_ks_distance_agrees_with_scipy_and_permutation_p_with_exact_p():
     assert r.p_value == pytest.approx(sps.ks_2samp(a, b, method="exact").pvalue, abs=0.03)
 
 
+def test_weighted_ks_distance_is_scipy_on_repeated_samples():
+    """An integer weight w on a model is w copies of it, so the weighted D must equal scipy's D on the expanded
+    samples: 200 random cases with ties (errors rounded to 1 decimal) and zero weights. Mutations checked:
+    one side's weights ignored (analysis/stats.py `ks_distance`), weights not normalized to sum 1
+    (analysis/edf.py `edf`)."""
+    rng = np.random.default_rng(11)
+    for _ in range(200):
+        na, nb = rng.integers(1, 15, size=2)
+        a, b = np.round(rng.normal(size=na), 1), np.round(rng.normal(rng.uniform(-1, 1), size=nb), 1)
+        wa, wb = rng.integers(0, 5, size=na), rng.integers(0, 5, size=nb)
+        wa[rng.integers(na)] += 1                                          # not all zero
+        wb[rng.integers(nb)] += 1
+        want = sps.ks_2samp(np.repeat(a, wa), np.repeat(b, wb)).statistic
+        assert ks_distance(a, b, wa, wb) == pytest.approx(want, abs=1e-12), (a, wa, b, wb)
+
+
+def test_ks_permutation_p_values_are_calibrated_under_the_null():
+    """Over many pairs of samples from one distribution, p <= 0.05 as often as it should.
+
+    Plain (20 vs 20 normal errors, 99 random splits): given a pair, each split's D reaches the observed D with
+    probability q = scipy's exact p-value (the share of all C(40, 20) splits at least as far apart; no ties in
+    continuous data), so p = (1 + K) / 100 <= 0.05, i.e. K <= 4, with probability pi = P(Binomial(99, q) <= 4).
+    The number of rejections over 1,000 pairs is a sum of independent Bernoulli(pi) draws: within 4.5 standard
+    deviations of the sum of the pi (about 3% here: 20 vs 20 D is coarse, ties at the observed D are common).
+    Normalized (30 vs 30 models, a quarter of them in the upper of 2 flops bins, so those weigh 3 times the others;
+    error independent of flops): the observed split is one of the pooled models' splits at random, so with the
+    splits that leave a bin empty dropped on both sides (pairs redrawn, permutations rejected) P(p <= 0.05) is 5%
+    but for ties, which the weights make rare; 2,000 pairs: within 4.5 sd of Binomial(2000, 5%).
+    Mutations checked: ties not counted as reaching D (`>` for `>=`), random splits of other sizes, the
+    normalized weights not recomputed for each split (the weighted D spreads wider than the plain one: 17%
+    of pairs fall below 0.05)."""
+    n_perm, rng = 99, np.random.default_rng(12)
+    rejected, pis = 0, []
+    for i in range(1000):
+        a, b = rng.normal(size=20), rng.normal(size=20)
+        rejected += ks_test(a, b, n_perm=n_perm, seed=i).p_value <= 0.05
+        pis.append(sps.binom.cdf(4, n_perm, sps.ks_2samp(a, b, method="exact").pvalue))
+    pis = np.array(pis)
+    assert abs(rejected - pis.sum()) <= 4.5 * np.sqrt((pis * (1 - pis)).sum()), (rejected, pis.sum())
+    bins, rejected, pairs = Bins(0, 2, 2), 0, 2000
+
+    def flops() -> np.ndarray:
+        return np.where(rng.random(30) < 0.25, rng.uniform(1, 2, 30), rng.uniform(0, 1, 30))
+
+    for i in range(pairs):
+        ca, cb = flops(), flops()
+        while min(np.bincount(ca.astype(int), minlength=2).min(), np.bincount(cb.astype(int), minlength=2).min()) == 0:
+            ca, cb = flops(), flops()
+        rejected += ks_test(rng.normal(size=30), rng.normal(size=30), ca, cb, bins, n_perm, seed=i).p_value <= 0.05
+    assert abs(rejected - 0.05 * pairs) <= 4.5 * np.sqrt(pairs * 0.05 * 0.95), rejected
+
+
 def test_normalized_ks_test_uses_weights():
     rng = np.random.default_rng(2)
     ca, cb = rng.uniform(0, 1, 200), rng.uniform(0, 1, 200) ** 3         # b crowds the low-complexity end
@@ -146,6 +200,44 @@ def test_normalized_bootstrap_recomputes_weights_and_reports_rejections():
     c2 = np.append(rng.uniform(0, 5, 100), 9.0)
     b2 = bootstrap_edf(rng.random(101), [0.5], c2, Bins(0, 10, 2), n_boot=400, seed=0)
     assert 100 < b2.rejected < 200 and b2.n_boot == 400 - b2.rejected
+
+
+def test_weighted_quantile_is_the_quantile_of_repeated_samples():
+    """A weight w on a value is w copies of it: the weighted quantile (the average of the smallest x with
+    cumulative weight >= q and the smallest with > q) is numpy's averaged_inverted_cdf quantile of the
+    expanded sample, for 200 random cases with ties and zero weights. Mutations checked: the average dropped
+    (`hi = lo` in analysis/edf.py quantile_sorted), the weights not sorted with the values."""
+    rng = np.random.default_rng(13)
+    for _ in range(200):
+        n = rng.integers(1, 12)
+        x, w = np.round(rng.normal(size=n), 1), rng.integers(0, 4, size=n)
+        w[rng.integers(n)] += 1
+        for q in (0.1, 0.25, 0.5, 0.75, 0.9):
+            want = np.quantile(np.repeat(x, w), q, method="averaged_inverted_cdf")
+            assert weighted_quantile(x, q, w) == pytest.approx(want, abs=1e-12), (x, w, q)
+    assert weighted_quantile([1.0, 2.0, 3.0, 4.0], 0.5) == 2.5                 # by hand: (2 + 3) / 2
+    assert weighted_quantile([1.0, 2.0, 3.0], 0.5, [1, 1, 2]) == 2.5           # 1, 2, 3, 3: (2 + 3) / 2
+
+
+def test_normalized_median_and_its_interval_hand_computed():
+    """Errors 0.2 (flops 1, the low bin of 2 over [0, 10]) and 0.6, 0.7, 0.8 (flops 9-10, the high bin): the
+    normalized weights are 1/2 and 1/6 each (3, 1, 1, 1 copies), so the weighted median is (0.2 + 0.6) / 2 = 0.4
+    (the plain one is 0.65). In a bootstrap resample of 4 the low bin always carries exactly half the mass, so
+    its median is (0.2 + the least high-bin error drawn) / 2, in {0.4, 0.45, 0.5}. Resamples missing a bin are
+    rejected: P = (1 + 81) / 256 (all high, or all 0.2). Given m >= 1 high draws (P(m = 1, 2, 3) = 12, 54, 108 of
+    256), all are 0.8 with probability 3^-m: P(median 0.5 | kept) = (12/3 + 54/9 + 108/27) / 174 = 14/174 = 8%;
+    P(median 0.4 | kept) = (12 (1 - 2/3) + 54 (1 - 4/9) + 108 (1 - 8/27)) / 174 = 110/174 = 63%. So the 95%
+    interval is [0.4, 0.5]. Mutations checked (analysis/stats.py `bootstrap_edf`): the point median
+    unweighted (0.65), the resamples' medians unweighted (an interval down to 0.2), resamples with an empty
+    bin kept."""
+    e, c = np.array([0.2, 0.6, 0.7, 0.8]), np.array([1.0, 9.0, 9.5, 10.0])
+    b = bootstrap_edf(e, [0.5], c, Bins(0, 10, 2), n_boot=2000, seed=0)
+    assert np.median(np.repeat(e, [3, 1, 1, 1])) == pytest.approx(0.4)
+    iv = b.intervals["median"]
+    assert (iv.estimate, iv.low, iv.high) == (pytest.approx(0.4), pytest.approx(0.4), pytest.approx(0.5))
+    p_reject = 82 / 256                                                    # within 4.5 sd of Binomial(2000, 82/256)
+    assert abs(b.rejected - 2000 * p_reject) <= 4.5 * np.sqrt(2000 * p_reject * (1 - p_reject))
+    assert b.n_boot + b.rejected == 2000
 
 
 def test_best_parameter_bootstrap_finds_planted_value():
@@ -223,6 +315,22 @@ def test_fit_regnet_small_e_fit_on_perturbed_widths_and_stage_input():
         fit_regnet([24, -8])
 
 
+def test_e_fit_hand_computed():
+    """e_fit = mean_j |log(pred_j / obs_j)| [RegNet Sec. 3.3], pred the quantized-linear widths of (w0, wa, wm).
+    d = 3, w0 = 16, wa = 16, wm = 2: u_j = 16, 32, 48; s_j = log2(u_j / 16) = 0, 1, 1.585 round to 0, 1, 2;
+    pred = 16, 32, 64. Against obs = 16, 40, 48: (|log 1| + |log(32/40)| + |log(64/48)|) / 3
+    = (0 + 0.22314 + 0.28768) / 3 = 0.170275. d = 3, w0 = 24, wa = 24, wm = 2.2: u_j = 24, 48, 72;
+    s_j = 0, log 2 / log 2.2 = 0.879, log 3 / log 2.2 = 1.393 round to 0, 1, 1; 24 x 2.2 = 52.8 rounds to 56
+    (q = 8); pred = 24, 56, 56, against the same obs: (|log(24/16)| + |log(56/40)| + |log(56/48)|) / 3
+    = (0.40547 + 0.33647 + 0.15415) / 3 = 0.298696.
+    Mutations checked: a signed mean (the first would be 0.0215), no rounding to multiples of 8."""
+    got = e_fit([16, 40, 48], [16, 24], [16, 24], [2.0, 2.2])
+    assert got[0] == pytest.approx((abs(math.log(32 / 40)) + math.log(64 / 48)) / 3, abs=1e-12)
+    assert got[0] == pytest.approx(0.170275, abs=5e-7)
+    assert got[1] == pytest.approx((math.log(24 / 16) + math.log(56 / 40) + math.log(56 / 48)) / 3, abs=1e-12)
+    assert got[1] == pytest.approx(0.298696, abs=5e-7)
+
+
 def test_population_trend_and_efit_column():
     linear = {"depth_1": 1, "depth_2": 1, "depth_3": 1, "depth_4": 1,
               "width_1": 48, "width_2": 96, "width_3": 144, "width_4": 192}
@@ -281,9 +389,9 @@ def drawn_pixels(image: np.ndarray, color: str, alpha: float = 1.0) -> int:
 
 def test_analyze_writes_summary_and_plots(frames, tmp_path):
     """Values, not keys: the KS entries against scipy.stats.ks_2samp on the same models, and each plot decoded
-    (PIL), of its figure's size, with both spaces drawn in their colors. Mutations guarded against: D on the
-    wrong pair or on unnormalized weights in the normalized entry, a p-value not of the form (1 + k) / (1 + n),
-    a plot saved empty, without a space, or at another size."""
+    (PIL), of its figure's size, with both spaces drawn in their colors. Mutations checked: the normalized
+    entry's D on plain weights (analysis/report.py `_ks`), the p-value without its + 1 (k / n), the EDF
+    curves not drawn (analysis/plots.py `plot_edfs`), plots saved at 80 dpi."""
     from PIL import Image
 
     s = analyze(frames, tmp_path, normalize="flops", bins=5, n_boot=100, n_perm=100, n_best=300)

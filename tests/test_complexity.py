@@ -20,7 +20,12 @@ from spaces import (
 from spaces.measure import measure
 from spaces.regnet import PUBLISHED
 
-# RegNet paper appendix / pycls model zoo, as collected in shared/REFERENCE.md section 2:
+# The published RegNets of the RegNet paper (Radosavovic et al. 2020, "Designing Network Design Spaces",
+# arXiv:2003.13678) as its reference code, github.com/facebookresearch/pycls, publishes them: the parameters
+# (d, w0, wa, wm, g) in configs/dds_baselines/regnet{x,y}/*_dds_*gpu.yaml, which give the stage depths and widths
+# below, and the counts in dev/model_complexity.json (commit 5c1637187aee, "date-created" 2020-09-04), rounded
+# here to 0.001 GF and 0.01 M (pycls also counts the 1000 fc biases as flops: +1e-6 GF); MODEL_ZOO.md prints
+# the same figures to one decimal.
 # name: (stage depths, stage widths, GF, params M, acts M) at 224x224, 1000 classes.
 TABLE = {
     "regnetx_200mf": ((1, 1, 4, 7), (24, 56, 152, 368), 0.199, 2.68, 2.16),

@@ -119,7 +119,7 @@ def test_config_files_json_yaml_jsonl(tmp_path):
     import yaml
 
     (tmp_path / "a.yaml").write_text(yaml.safe_dump(cfg.to_dict()))
-    (tmp_path / "a.jsonl").write_text(cfg.to_json() + "\n" + cfg.to_json() + "\n")
+    (tmp_path / "a.jsonl").write_text(cfg.to_json() + "\n")  # one line; several: tests/test_input_checks.py
     for name in ("a.json", "a.yaml", "a.jsonl"):
         assert get_config(tmp_path / name).key() == cfg.key()
     with pytest.raises(ConfigError, match="cannot read config file"):

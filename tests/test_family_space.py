@@ -32,10 +32,10 @@ def test_every_family_space_samples_records_that_parse_back(name):
     """Each record parses back to its config, and its params / flops / acts are those of the network that config
     builds, counted on the built module at the record's resolution (tests/model_counts.py: parameter numel,
     per-layer multiply-adds and outputs of the convs and linears that run), not by the analytic formulas that
-    made the record. Guards against, e.g., sample() storing the counts at another resolution than the record's
-    (mutation: `resolution = REFERENCE_RESOLUTION` for every space in spaces/sampling.py `_record`) or an
-    analytic formula that drifts from the module it describes. One record per space is counted: a meta-device
-    forward pass costs 0.1-0.5 s for the deep families."""
+    made the record. Guards against an analytic formula that drifts from the module it describes (mutation
+    checked: LeNet's table conv counted with one parameter more in spaces/zoo/lenet.py, which the former
+    comparison of the record with `analytic()` let pass) and counts stored for another resolution than the
+    record's. One record per space is counted: a meta-device forward pass costs 0.1-0.5 s for the deep families."""
     records = sample(SPACES[name], 3, seed=0).records
     for r in records:
         cfg = config_from_dict(r)

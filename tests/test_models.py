@@ -27,9 +27,9 @@ def test_model_is_a_pure_function_of_config():
 
     The parameter count is pycls' for RegNetX-200MF (dev/model_complexity.json at facebookresearch/pycls commit
     5c16371: 2,684,792 with the 1000-class head) with the head swapped by hand: the final stage is 368 wide
-    (RegNet paper / pycls), so the fc loses 368 x 1000 + 1000 and gains 368 x 5 + 5. Mutations guarded against:
-    an override that create_model drops (`num_classes` ignored) or a model built from another config; the
-    third build, with another seed, makes sure the weight comparison can fail at all."""
+    (RegNet paper / pycls), so the fc loses 368 x 1000 + 1000 and gains 368 x 5 + 5. Mutation checked: the head
+    built with 1000 classes whatever the config says (spaces/anynet.py), which the former comparison of two
+    builds let pass; the third build, with another seed, makes sure the weight comparison can fail at all."""
     torch.manual_seed(0)
     a = create_model("regnetx_200mf", num_classes=5)
     torch.manual_seed(0)

@@ -38,8 +38,9 @@ PAPER_ESTIMATE = {"a": HAND_SIZE["a"], "b": HAND_SIZE["b"], "c": HAND_SIZE["c"],
 def test_dims_and_sizes_match_paper_table_1(letter, step):
     """size() is the hand count of the grid and dims the count of free parameters (4 per stage, less the shared
     ones); the paper's printed sizes follow from the hand counts, and the paper_size a space reports (in
-    `nas spaces`) is that rounding, not a copy. Mutations guarded against: a grid with another number of
-    values (e.g. widths to 1016), a constraint not counted in size(), a wrong paper_size."""
+    `nas spaces`) is that rounding, not a copy. Mutation checked: widths up to 1016 instead of 1024
+    (spaces/space.py WIDTH), which AnyNetX_A's rounded size alone let pass; also guarded: a constraint not
+    counted in size(), a wrong paper_size."""
     space = get_space(f"anynet{letter}_{step}")
     dims, paper = PAPER_TABLE_1[step]
     assert space.dims == dims
@@ -50,9 +51,9 @@ def test_dims_and_sizes_match_paper_table_1(letter, step):
 def test_regnet_space_dims():
     """RegNet's six free parameters (d, w0, wa, wm, g, b: RegNet paper Sec. 3.3) are the ones the space samples;
     RegNetY is RegNetX with SE whose width is 1/4 of each block's *input* width in the built network (pycls
-    `pycls/models/anynet.py`: `w_se = int(round(w_in * se_r))`, se_r = 0.25), RegNetX has no SE. Mutations
-    guarded against: a sampled parameter more or less than dims says, se_ratio 0.5 (or SE on the bottleneck
-    width) for regnety."""
+    `pycls/models/anynet.py`: `w_se = int(round(w_in * se_r))`, se_r = 0.25), RegNetX has no SE. Mutation
+    checked: the SE width taken from the block's output width (spaces/blocks.py); also guarded: a sampled
+    parameter more or less than dims says, another se_ratio."""
     assert get_space("regnetx").dims == len(get_space("regnetx").parameters()) == 6
     for name, se in (("regnetx", False), ("regnety", True)):
         cfg = get_config(sample(get_space(name), 1, seed=0).records[0])

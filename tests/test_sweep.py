@@ -390,8 +390,9 @@ def test_stored_command_errors_are_one_line(tmp_path, capsys, argv, message):
 def test_band_acceptance_sets_the_search_patience():
     """The acceptance is the share of the space's draws in the band: checked against an independent count, the
     in-band share of the candidates `spaces.sample` draws (another seed, its own bookkeeping), within 4.5
-    standard deviations of the difference of two binomial proportions. Mutations guarded against: a band
-    edge ignored (e.g. only `flops <= 400M`: 17 times the rate), the wrong metric, a constant rate."""
+    standard deviations of the difference of two binomial proportions (no unsourced bounds: the rate moves
+    with the sampling rules). Mutation checked: the band's low edge ignored in `band_acceptance` (17 times
+    the rate); also guarded: the wrong metric, a constant rate."""
     from nas.sweep import band_acceptance
     from spaces import Band, get_space, sample
 

@@ -120,6 +120,7 @@ def test_flops_match_the_published_figures(name):
 
 @pytest.mark.parametrize("name", sorted(VGG_TABLE_1))
 def test_vgg_flops_by_hand(name):
+    """Mutation checked: the vgg11 literal off by one."""
     assert vgg_flops_by_hand(VGG_TABLE_1[name]) == EXPECTED_FLOPS[name]
 
 
@@ -127,7 +128,8 @@ def test_vgg_flops_by_hand(name):
 def test_flops_literals_are_counts_of_the_built_networks(name):
     """Each EXPECTED_FLOPS literal is the layer-by-layer count of the built network at its native input
     (tests/model_counts.py, on the meta device: no arithmetic), so the literals are not the analytic formula's
-    own output. Mutation guarded against: a literal edited to follow a wrong analytic count."""
+    own output. Mutation checked: a literal off by one (googlenet), as one edited to follow a wrong analytic
+    count would be."""
     cfg = get_config(name)
     assert built_counts(cfg, cfg.native_resolution)[1] == EXPECTED_FLOPS[name]
 

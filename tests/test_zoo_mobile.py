@@ -136,9 +136,9 @@ def test_dict_round_trip(name):
 def test_family_space_samples(family):
     """Distinct records of the family, each at its config's native resolution, with the counts of the network it
     builds: the first record is counted on the built module (tests/model_counts.py), not by the analytic
-    formulas that made it. Mutation guarded against: a record whose resolution is not its config's native one
-    (MobileNet's resolution multiplier: `per_config_resolution` ignored in spaces/sampling.py `_record`), or
-    counts that drift from the built module."""
+    formulas that made it. Mutation checked: ShuffleNet V2's channel split counted with a parameter
+    (spaces/zoo/shufflenet.py `ChannelSlice.count`), which the former comparison with `analytic()` let pass;
+    also guarded: a record whose resolution is not its config's native one (MobileNet's multiplier)."""
     space = spaces.get_space(family)
     result = spaces.sample(space, 4, seed=0, bands=[])
     assert len(result.records) == 4
