@@ -32,7 +32,8 @@ from typing import Any
 from nas.schedule import Schedule
 from spaces import get_space, sample
 
-GROUND_TRUTH = Schedule(epochs=1, train_size=None, test_size=None, lr=0.5, augment=False, warmup=0.05)
+GROUND_TRUTH = Schedule(epochs=1, train_size=None, test_size=None, lr=0.5, augment=False, warmup=0.05,
+                        precision="bf16")
 DEFAULT_OUT = "results/ground_truth/ground_truth.jsonl"
 
 

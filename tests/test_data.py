@@ -178,7 +178,10 @@ def test_search_order(tmp_path: Path, isolated: Path, monkeypatch: pytest.Monkey
     assert n_train(data_dir=tmp_path / "arg") == 15  # data_dir/fashion-mnist
     write_fmnist(tmp_path / "arg", n_train=16)
     assert n_train(data_dir=tmp_path / "arg") == 16  # data_dir itself comes first
-    assert n_train(data_dir=tmp_path / "empty") == 14  # a data_dir without files falls through
+    (tmp_path / "empty").mkdir()
+    assert n_train(data_dir=tmp_path / "empty") == 14  # a data_dir without files falls through (with a note)
+    with pytest.raises(data.DatasetError, match="does not exist"):
+        n_train(data_dir=tmp_path / "missing")  # a data_dir that does not exist is a mistake
 
 
 def test_download_with_good_checksum(tmp_path: Path, isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:

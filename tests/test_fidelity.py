@@ -33,11 +33,11 @@ def test_bootstrap_interval_covers_the_population_value():
     population = 6 / np.pi * np.arcsin(r / 2)
     rng = np.random.default_rng(0)
     covered = 0
-    trials = 60
+    trials = 30
     for t in range(trials):
         x = rng.normal(size=48)
         y = r * x + np.sqrt(1 - r * r) * rng.normal(size=48)
-        f = fidelity(x, y, n_boot=400, seed=t)
+        f = fidelity(x, y, n_boot=200, seed=t)
         covered += f.spearman.low <= population <= f.spearman.high
     assert covered / trials > 0.8
 

@@ -99,7 +99,10 @@ def test_a_damaged_last_line_is_refused_too(tmp_path):
 def test_cli_torn_journal_status_rerun_and_export(tmp_path, capsys):
     """The issue's reproduction: sample, cut 40 bytes, then status / sample / export all work."""
     journal = tmp_path / "j.journal"
-    argv = ["sample", "--space", "anynetx_e", "-n", "2", "--flops", ":30M", "--storage", str(journal), *TRAIN]
+    # a short heartbeat and grace period: the cut may take the last trial's finish, which the re-run then
+    # finds RUNNING and declares stale after the grace period (60 s by default)
+    argv = ["sample", "--space", "anynetx_e", "-n", "2", "--flops", ":30M", "--storage", str(journal), *TRAIN,
+            "--heartbeat-interval", "0.5", "--grace-period", "2"]
     assert main(argv) == 0
     journal.write_bytes(journal.read_bytes()[:-40])
     capsys.readouterr()

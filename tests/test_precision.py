@@ -10,7 +10,7 @@ import torch
 
 from nas.data import load_dataset
 from nas.schedule import Schedule
-from nas.trainer import cpu_has_bf16, train, use_bf16
+from nas.trainer import cpu_bf16_is_faster, cpu_has_bf16, train, use_bf16
 from spaces import get_config
 
 SMALL_NET = {"block": "X", "stem_width": 16, "stages": [
@@ -45,8 +45,28 @@ def test_auto_precision_follows_the_cpu_flags():
         flags = next((line for line in f if line.startswith("flags")), "")
     assert cpu_has_bf16() == ("avx512_bf16" in flags.split() or "amx_bf16" in flags.split())
     cpu = torch.device("cpu")
-    assert use_bf16("auto", cpu) == cpu_has_bf16()
+    assert use_bf16("auto", cpu) == (cpu_has_bf16() and cpu_bf16_is_faster())
     assert use_bf16("bf16", cpu) and not use_bf16("fp32", cpu)
+
+
+def test_the_probe_decides_auto_on_a_cpu_with_bf16_units(monkeypatch):
+    import nas.trainer as trainer
+
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(trainer, "cpu_has_bf16", lambda: True)
+    monkeypatch.setitem(trainer._PROBES, torch.get_num_threads(), (1.0, 0.5))  # bf16 twice as fast
+    assert use_bf16("auto", cpu)
+    monkeypatch.setitem(trainer._PROBES, torch.get_num_threads(), (1.0, 0.95))  # within the 10% margin
+    assert not use_bf16("auto", cpu)
+    monkeypatch.setattr(trainer, "cpu_has_bf16", lambda: False)
+    monkeypatch.setitem(trainer._PROBES, torch.get_num_threads(), (1.0, 0.5))
+    assert not use_bf16("auto", cpu)  # no bf16 units: never, whatever a probe says
+    trainer._PROBES.pop(torch.get_num_threads())
+    fp32, bf16 = trainer._PROBES.get(torch.get_num_threads(), (None, None))
+    assert fp32 is None  # the real probe runs once and is kept
+    trainer.cpu_bf16_is_faster()
+    fp32, bf16 = trainer._PROBES[torch.get_num_threads()]
+    assert 0 < fp32 < 10 and 0 < bf16 < 10
 
 
 @pytest.fixture(scope="module")
@@ -55,10 +75,10 @@ def fashion():
 
 
 def test_bf16_and_fp32_errors_agree_within_seed_noise(fashion):
-    """Three seeds each of one small network, 2 epochs of 2,000 Fashion-MNIST images, bf16 and float32:
+    """Three seeds each of one small network, 2 epochs of 1,200 Fashion-MNIST images, bf16 and float32:
     the difference of the mean errors is within the seed noise (3 standard errors, at least 0.01), and
     each run records the precision it used."""
-    schedule = Schedule(epochs=2, batch_size=64, train_size=2000, test_size=2000, lr=0.2, augment=False,
+    schedule = Schedule(epochs=2, batch_size=64, train_size=1200, test_size=1000, lr=0.2, augment=False,
                         warmup=0.05)
     errors: dict[str, list[float]] = {"bf16": [], "fp32": []}
     for precision in errors:
@@ -67,7 +87,7 @@ def test_bf16_and_fp32_errors_agree_within_seed_noise(fashion):
                 {**schedule.to_dict(), "precision": precision}), seed=seed, device="cpu", measure_latency=False)
             assert result.precision == precision
             errors[precision].append(result.error)
-    assert max(errors["fp32"] + errors["bf16"]) < 0.75  # it learned (chance is 0.9)
+    assert max(errors["fp32"] + errors["bf16"]) < 0.8  # it learned (chance is 0.9)
     noise = statistics.stdev(errors["fp32"] + errors["bf16"]) / math.sqrt(3)
     diff = abs(statistics.mean(errors["bf16"]) - statistics.mean(errors["fp32"]))
     assert diff <= max(3 * noise, 0.01), errors
