@@ -7,6 +7,7 @@ import json
 import math
 
 import pytest
+from model_counts import built_counts
 
 from nas.cli import main
 from spaces import ConfigError, complexity, get_config, get_space, sample
@@ -37,8 +38,14 @@ def test_compound_reports_flops_next_to_ideal_growth():
     assert [x.depth for x in s.config.stages] == [2, 3, 3, 4, 4, 5, 2]
     assert s.ideal_growth == pytest.approx(1.2 * 1.1 ** 2 * 1.15 ** 2)
     assert s.complexity == complexity(s.config, 256) and s.config.resolution == 256
-    assert s.flops_growth == pytest.approx(s.complexity.flops / 385_814_752)
-    assert compound(get_config("efficientnet_b0"), 0, 1.2, 1.1, 1.15).complexity.flops == 385_814_752
+    # EfficientNet-B0's multiply-adds at 224: 385,814,752 counted on the built network (tests/model_counts.py:
+    # conv and linear layers by hand from their output shapes), 0.39 B in the EfficientNet paper (Table 2)
+    b0 = get_config("efficientnet_b0")
+    b0_flops = built_counts(b0, 224)[1]
+    assert b0_flops == 385_814_752 and round(b0_flops / 1e9, 2) == 0.39
+    assert s.flops_growth == pytest.approx(s.complexity.flops / b0_flops)
+    assert compound(b0, 0, 1.2, 1.1, 1.15).complexity.flops == b0_flops
+    assert s.complexity.flops == built_counts(s.config, 256)[1]
     fam = family(get_config("efficientnet_b0"), 1.2, 1.1, 1.15)
     assert [f.phi for f in fam] == list(range(1, 8))
     assert all(a.complexity.flops < b.complexity.flops for a, b in itertools.pairwise(fam))
@@ -77,7 +84,9 @@ def test_effnet_scaling_space_samples_rules_under_the_constraint():
         sc = r["scaling"]
         assert abs(sc["alpha"] * sc["beta"] ** 2 * sc["gamma"] ** 2 - 2) <= 0.1 + 1e-9
         cfg = get_config(r)
-        assert complexity(cfg).flops == r["flops"] and cfg.resolution == r["resolution"]
+        # the record's counts against the built network (not the analytic call that made them)
+        assert built_counts(cfg, cfg.resolution) == (r["params"], r["flops"], r["acts"])
+        assert cfg.resolution == r["resolution"]
     assert len({json.dumps(r["scaling"]) for r in records}) == 10
 
 
@@ -86,7 +95,7 @@ def test_cli_scale_phi(capsys):
                  "--gamma", "1.15", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["resolution"] == 256 and out["ideal_growth"] == pytest.approx(1.9203, abs=1e-4)
-    assert out["config"]["kind"] == "mbconv" and out["flops"] > 385_814_752
+    assert out["config"]["kind"] == "mbconv" and out["flops"] > 385_814_752  # B0's, see above
     assert main(["scale", "--base", "efficientnet_b0", "--phi", "2"]) == 0
     text = capsys.readouterr().out
     assert "ideal (alpha beta^2 gamma^2)^phi" in text and "resolution 224 -> 296" in text
