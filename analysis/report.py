@@ -32,6 +32,7 @@ from analysis.units import si
 NORMALIZE = ("flops", "params", "none")
 STAGE_PARAMS = ("depth", "width", "bottleneck", "group_width")
 GLOBAL_PARAMS = ("d", "w0", "wa", "wm", "e_fit", "flops", "params", "acts")
+TOP_CONFIGS = 5  # the best configs listed per space (frames with the `config` column of `nas export`)
 
 
 def auto_bins(n_min: int) -> int:
@@ -65,6 +66,9 @@ def analyze(frames: Mapping[str, pd.DataFrame], out_dir: str | Path, normalize: 
         data = {k: add_efit_column(f) if stage_columns(f) else f for k, f in data.items()}
 
     spaces = {k: _space_summary(f, cleaned[k]) for k, f in data.items()}
+    for k, f in data.items():
+        if "config" in f.columns:
+            spaces[k]["top_configs"] = top_configs(f)
     plain = {k: bootstrap_edf(f["error"], error_grid(*[g["error"] for g in data.values()]), n_boot=n_boot,
                               seed=seed) for k, f in data.items()}
     for k, c in plain.items():
@@ -116,6 +120,23 @@ def _space_summary(f: pd.DataFrame, c: Cleaned) -> dict[str, Any]:
     e = f["error"].to_numpy(float)
     return {"n": len(e), "min_error": float(e.min()), "mean_error": float(e.mean()),
             "median_error": float(np.median(e)), **c.to_dict()}
+
+
+def top_configs(f: pd.DataFrame, k: int = TOP_CONFIGS) -> list[dict[str, Any]]:
+    """The `k` lowest-error rows of a frame with a `config` column: trial, error, flops, params, the config's
+    compact description (spaces.get_config reads the row)."""
+    from spaces import get_config
+    from spaces.errors import ConfigError
+
+    out = []
+    for _, row in f.sort_values("error", kind="stable").head(k).iterrows():
+        try:
+            text = get_config(row).describe()
+        except ConfigError:
+            text = str(row["config"])
+        out.append({"trial": row.get("trial"), "error": float(row["error"]), "flops": row.get("flops"),
+                    "params": row.get("params"), "config": text})
+    return out
 
 
 def _normalized(data, norm, bins, value_range, log_bins, n_boot, seed, spaces
@@ -272,6 +293,12 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
             cells = [f"{_f(r[col]['median'])} [{_f(r[col]['low'])}, {_f(r[col]['high'])}]" if col in r else "-"
                      for r in ranges.values()]
             lines.append(f"| {col} | " + " | ".join(cells) + " |")
+    tops = {k: s["top_configs"] for k, s in summary["spaces"].items() if s.get("top_configs")}
+    if tops:
+        lines += ["", "## Best configs", "", "| space | trial | error | flops | params | config |",
+                  "|---|---|---|---|---|---|"]
+        lines += [f"| {k} | {t['trial']} | {_f(t['error'])} | {_f(t['flops'])} | {_f(t['params'])} | "
+                  f"{t['config']} |" for k, rows in tops.items() for t in rows]
     if summary.get("marks"):
         lines += ["", "## Marked models (reference setting)", "", "| model | params | flops | acts | error |",
                   "|---|---|---|---|---|"]

@@ -109,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", metavar="NAME_OR_CONFIG_FILE")
     add_training_args(p)
     p.add_argument("--seed", type=int, default=0, help="seed of init, data order and augmentation")
+    p.add_argument("--save", default=None, metavar="FILE.pt",
+                   help="keep the trained model: its weights, the adapted config, the schedule and the error "
+                   "(load it with nas.export.load_trained; export it with `nas export-model FILE.pt`)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_train)
 
@@ -189,6 +192,43 @@ def build_parser() -> argparse.ArgumentParser:
                    help="minutes of recent trials the throughput is measured over (default 10)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("studies", help="list the studies of a storage with their progress",
+                       description="Read a storage without changing it: each study's kind (sample, search, "
+                       "scale-grid, training-free), design space, N, trials complete / failed / running / waiting, "
+                       "and the configs done out of N.")
+    p.add_argument("--storage", default=None, help="storage URL or journal file (default results/nas.journal)")
+    p.add_argument("--json", action="store_true", help="print a JSON list")
+    p.set_defaults(func=cmd_studies)
+
+    p = sub.add_parser("best", help="the best configs of a study",
+                       description="The best complete trials of a stored study, ranked by error (lower is better), "
+                       "with params / flops / acts at the study's reference setting and each config described; a "
+                       "training-free study is ranked by its zero-cost score (higher is better) and says so. "
+                       "`spaces.get_config(row)` reads a config of `--json` or of `nas export` back.")
+    p.add_argument("--study", required=True, help="study name (an unknown name lists the studies)")
+    p.add_argument("--storage", default=None, help="storage URL or journal file (default results/nas.journal)")
+    p.add_argument("--top", type=positive_int, default=10, help="how many configs (default 10)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_best)
+
+    p = sub.add_parser("export-model", help="write a model as TorchScript or ONNX",
+                       description="Export a model kept by `nas train --save FILE.pt` (with its trained weights, "
+                       "at its training resolution) or any named model or config file (randomly initialised) to "
+                       "TorchScript (torch.jit.trace) or ONNX (batch dimension dynamic; ONNX needs the onnx "
+                       "package). A kept model expects the trainer's normalised input: (x / 255 - mean) / std, "
+                       "mean and std stored in the .pt file.")
+    p.add_argument("model", metavar="NAME_CONFIG_OR_PT")
+    p.add_argument("--format", choices=["torchscript", "onnx"], default="torchscript", help="default torchscript")
+    p.add_argument("-o", "--out", required=True, help="the file to write (e.g. model.ts or model.onnx)")
+    p.add_argument("--resolution", type=resolution, default=None,
+                   help="input size R or HxW (default: a kept model's training resolution, else the native one)")
+    p.add_argument("--in-channels", type=positive_int, default=None, help="input channels (a config only)")
+    p.add_argument("--num-classes", type=positive_int, default=None, help="classes (a config only)")
+    p.add_argument("--stem", choices=["imagenet", "small"], default=None,
+                   help="imagenet: the family's ImageNet stem; small: its 28-32 px stem (a config only)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_export_model)
     add_analysis_parsers(sub)
     add_scale_parsers(sub)
     add_zoo_parsers(sub)
@@ -342,12 +382,16 @@ def schedule_from_args(args: argparse.Namespace):
 
 def cmd_train(args: argparse.Namespace) -> int:
     from nas.data import DatasetError, data_dir_note, load_dataset, size_notes
+    from nas.export import Captured, save_trained
+    from nas.outputs import output_file
     from nas.progress import Progress
     from nas.trainer import TrainingFailed, adapt_config, train
     from spaces import get_config
 
     cfg = get_config(args.model)
     schedule = schedule_from_args(args)
+    if args.save:
+        output_file(args.save)  # an impossible path fails now, not after the training
     try:
         dataset = load_dataset(args.dataset, args.data_dir)
         for note in filter(None, [data_dir_note(dataset, args.data_dir),
@@ -358,13 +402,20 @@ def cmd_train(args: argparse.Namespace) -> int:
                 bar.set_total(total)
                 bar.update(step, extra=f"loss {loss:.4f}")
 
-            result = train(cfg, dataset, schedule, seed=args.seed, device=args.device, progress=report)
+            captured = Captured()
+            result = train(cfg, dataset, schedule, seed=args.seed, device=args.device, progress=report,
+                           on_model=captured.keep)
     except (DatasetError, ValueError) as e:
         raise CliError(str(e)) from None
     except TrainingFailed as e:
         raise CliError(f"training failed ({e.reason}): {e}") from None
     out = {"model": args.model, "dataset": dataset.name, "seed": args.seed, **result.to_dict(),
            "schedule": schedule.to_dict(), "config": adapt_config(cfg, dataset).to_dict()}
+    if args.save:
+        save_trained(args.save, adapt_config(cfg, dataset), captured.model, dataset, schedule, result,
+                     seed=args.seed)
+        out["saved"] = args.save
+        print(f"nas train: kept the trained model in {args.save}", file=sys.stderr)
     if args.json:
         print(json.dumps(out))
         return 0
@@ -563,6 +614,39 @@ def cmd_status(args: argparse.Namespace) -> int:
             raise CliError(f"--window must be a positive number of minutes, got {args.window:g}")
         status = study_status(args.study, args.storage, window_minutes=args.window)
     print(json.dumps(status) if args.json else format_status(status))
+    return 0
+
+
+def cmd_studies(args: argparse.Namespace) -> int:
+    with _stored_errors():
+        from nas.studies import format_studies, list_studies
+
+        rows = list_studies(args.storage)
+    print(json.dumps(rows) if args.json else format_studies(rows, args.storage))
+    return 0
+
+
+def cmd_best(args: argparse.Namespace) -> int:
+    with _stored_errors():
+        from nas.best import best_configs, format_best
+
+        best = best_configs(args.study, args.storage, args.top)
+    print(json.dumps(best) if args.json else format_best(best))
+    return 0
+
+
+def cmd_export_model(args: argparse.Namespace) -> int:
+    from nas.export import export_file
+
+    result = export_file(args.model, args.format, args.out, args.resolution, args.in_channels, args.num_classes,
+                         args.stem)
+    if args.json:
+        print(json.dumps(result.to_dict()))
+        return 0
+    print(f"wrote {result.out} ({result.format}, {result.bytes:,} bytes): {result.source} with {result.weights} "
+          f"weights, input {'x'.join(map(str, result.input_shape))}"
+          f"{' (batch dynamic)' if result.format == 'onnx' else ''}, output "
+          f"{'x'.join(map(str, result.output_shape))}")
     return 0
 
 

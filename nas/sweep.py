@@ -88,7 +88,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "GRACE_PERIOD", "HEARTBEAT_INTERVAL", "OBJECTIVES", "SAMPLERS", "Launcher", "SearchSummary", "StorageError",
-    "SweepError", "SweepSummary", "default_search_name", "default_study_name", "export_study", "open_storage",
+    "SweepError", "SweepSummary", "config_json", "default_search_name", "default_study_name", "export_study",
+    "open_storage",
     "pareto_front", "parse_objectives", "run_search", "run_sweep", "suggest_config", "write_table",
 ]
 
@@ -107,6 +108,7 @@ OBJECTIVES = {"error": "minimize", "params": "minimize", "flops": "minimize", "a
               "latency_ms_b1": "minimize", "latency_ms_b64": "minimize", "train_seconds": "minimize",
               "images_per_second": "maximize"}
 SAMPLERS = ("tpe", "nsga2", "random")
+RECORD_ONLY_KEYS = frozenset({"index", "space", "params", "flops", "acts"})  # a trial record's, not its config's
 
 
 class SweepError(NasError):
@@ -1285,7 +1287,7 @@ def export_study(study_name: str, storage: str | None = None) -> pd.DataFrame:
     stride_i, bottleneck_i, group_width_i, block, se_ratio, RegNet d/w0/wa/wm where they apply, the measured
     metrics, the zero-cost scores at init (score_<name>, higher is better; nas.scores), fail_reason, and the
     study's space, seed, dataset and training_free (True for a sweep ranked by a score without training: its
-    error column is empty)."""
+    error column is empty), and the trial's config as JSON (`config`: `spaces.get_config(row)` reads a row)."""
     import pandas as pd
 
     st = _load_existing(storage, study_name)
@@ -1307,7 +1309,7 @@ def export_study(study_name: str, storage: str | None = None) -> pd.DataFrame:
     columns += ["block", "se_ratio", "stem_width"] + (["d", "w0", "wa", "wm"] if regnet else [])
     score_columns = sorted({k for t in trials for k in t.user_attrs if k.startswith("score_")})
     columns += [*METRIC_COLUMNS, *score_columns, "fail_reason", "fail_message", "space", "seed", "dataset"]
-    columns += ([] if is_sample else ["sampler"]) + ["training_free", "datetime_start", "datetime_complete"]
+    columns += ([] if is_sample else ["sampler"]) + ["training_free", "datetime_start", "datetime_complete", "config"]
     rows = []
     for t, rec in zip(trials, records, strict=True):
         ua = t.user_attrs
@@ -1334,8 +1336,18 @@ def export_study(study_name: str, storage: str | None = None) -> pd.DataFrame:
         row["training_free"] = bool(attrs.get("training_free", False))
         row["datetime_start"] = t.datetime_start.isoformat(timespec="seconds") if t.datetime_start else None
         row["datetime_complete"] = t.datetime_complete.isoformat(timespec="seconds") if t.datetime_complete else None
+        row["config"] = config_json(rec)
         rows.append(row)
     return pd.DataFrame(rows, columns=columns)
+
+
+def config_json(record: dict[str, Any]) -> str | None:
+    """The config of a trial's record as compact JSON (the `config` column of an export; `spaces.get_config`
+    reads it back, or the whole row), without the record's bookkeeping (index, space, params, flops, acts; the
+    reference resolution of AnyNet, whose configs have none; other kinds keep it: MBConv's is a field)."""
+    skip = RECORD_ONLY_KEYS | ({"resolution"} if "kind" not in record else set())
+    body = {k: v for k, v in record.items() if k not in skip}
+    return json.dumps(body, separators=(",", ":")) if body else None
 
 
 @dataclass

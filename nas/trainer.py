@@ -167,9 +167,10 @@ class DeviceData:
 
 def train(config: NetworkConfig, dataset: Dataset, schedule: Schedule | None = None, seed: int = 0,
           device: str = "auto", threads: int | None = None, measure_latency: bool = True,
-          progress: Progress | None = None) -> TrainResult:
+          progress: Progress | None = None, on_model: Callable[[nn.Module], None] | None = None) -> TrainResult:
     """Train `config` (adapted to the dataset) with the proxy schedule and evaluate it.
 
+    `on_model(model)` receives the trained module (after precise BN and testing), e.g. to keep its weights.
     `progress(step, total, mean_loss)` is called about 20 times over the run (and at its end), for a
     progress bar or log lines. Raises TrainingFailed on NaN/inf loss or out-of-memory.
     """
@@ -196,6 +197,8 @@ def train(config: NetworkConfig, dataset: Dataset, schedule: Schedule | None = N
         history, steps, seconds = _fit(model, train_data, schedule, gen, flip, bf16, memory_format, progress)
         precise_bn(model, train_data, schedule.batch_size, bf16, memory_format)
         error = evaluate(model, test_data, bf16, memory_format)
+        if on_model is not None:
+            on_model(model)
         latency = measure_latencies(model, cfg, dataset.resolution, dev, memory_format) if measure_latency \
             else (float("nan"), float("nan"))
     except (torch.OutOfMemoryError, RuntimeError) as e:

@@ -70,10 +70,17 @@ def get_space(name: str) -> DesignSpace:
     return SPACES[name]
 
 
-def get_config(name_or_path: str | Path | Mapping[str, Any]) -> NetworkConfig:
-    """A named model, a config file (JSON or YAML), or a dict: the config it describes."""
+def get_config(name_or_path: str | Path | Mapping[str, Any] | Any) -> NetworkConfig:
+    """A named model, a config file (JSON or YAML), a dict, a config as JSON text, or a row of `nas export`
+    (a dict or pandas Series whose `config` holds the config as JSON): the config it describes."""
+    row = _row_config(name_or_path)
+    if row is not None:
+        return config_from_dict(row)
     if isinstance(name_or_path, Mapping):
         return config_from_dict(name_or_path)
+    if not isinstance(name_or_path, str | Path):
+        raise ConfigError(f"cannot read a config from a {type(name_or_path).__name__}: give a model name, a config "
+                          "file, a dict, JSON text, or an exported row with a 'config' column")
     key = str(name_or_path)
     if key.lower() in MODELS:
         return MODELS[key.lower()]()
@@ -82,6 +89,32 @@ def get_config(name_or_path: str | Path | Mapping[str, Any]) -> NetworkConfig:
         return load_config(path)
     raise UnknownNameError(_unknown("model", key, MODELS, see="`nas zoo`",
                                     extra="or give a config file (.json/.yaml)"))
+
+
+def _row_config(value: Any) -> Mapping[str, Any] | None:
+    """The config dict of JSON text or of an exported row (its `config` column); None for anything else."""
+    if isinstance(value, str):
+        return _json_object(value) if value.lstrip().startswith("{") else None
+    if isinstance(value, Path) or not hasattr(value, "get"):
+        return None
+    inner = value.get("config")
+    if inner is None and not isinstance(value, Mapping):
+        raise ConfigError("the row has no 'config' column: export the study again with `nas export`")
+    if inner is None or isinstance(inner, Mapping):
+        return inner
+    if isinstance(inner, str):
+        return _json_object(inner)
+    raise ConfigError(f"the row's 'config' is {inner!r}, not a config as JSON text (a trial without a config?)")
+
+
+def _json_object(text: str) -> Mapping[str, Any]:
+    try:
+        data = json.loads(text)
+    except ValueError as e:
+        raise ConfigError(f"the config is not valid JSON: {e}") from None
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"a config must be a JSON object, got {type(data).__name__}")
+    return data
 
 
 def _jsonl_line(text: str) -> tuple[Path, int] | None:
