@@ -283,6 +283,30 @@ def _check_spec(study: optuna.Study, spec: dict[str, Any], name: str, url: str, 
                          f"its settings to resume it, or give another --study name (nothing was changed)")
 
 
+def _grow(storage: BaseStorage, url: str | None, name: str, spec: dict[str, Any],
+          records: list[dict[str, Any]]) -> bool:
+    """Grow a `nas sample` study to a larger n: when the stored study differs from `spec` only in n (smaller)
+    and its configs are the first n of these `records` (sampling is prefix-stable: the first k of n draws do
+    not depend on n), its n and digest become the new ones and the next steps queue the added configs.
+    Anything else is left to `_open_study`'s check. Returns whether the study grew."""
+    if name not in study_names(storage):
+        return False
+    study = optuna.load_study(study_name=name, storage=storage, sampler=optuna.samplers.RandomSampler())
+    attrs, want = study.user_attrs, _normalized(spec)
+    old_n = attrs.get("n")
+    if attrs.get("kind") != "sample" or not isinstance(old_n, int) or not 0 < old_n < want["n"]:
+        return False
+    if {k for k in want if attrs.get(k) != want[k]} - {"n", "configs"}:
+        return False
+    if attrs.get("configs") != _digest(records[:old_n]):
+        return False
+    study.set_user_attr("n", want["n"])
+    study.set_user_attr("configs", want["configs"])
+    print(f"nas: study {name!r} grows from {old_n} to {want['n']} configs (the first {old_n} unchanged, drawn "
+          "from the same seed)", file=sys.stderr)
+    return True
+
+
 def _load_existing(url: str | None, name: str, storage_retry: float | None = None) -> _Study:
     storage = open_storage(url, create=False, patience=storage_retry)
     if name not in study_names(storage):
@@ -854,6 +878,7 @@ def run_sweep(space: str | DesignSpace, n: int, *, seed: int = 0, bands: Sequenc
         del spec["schedule"]
         spec.update(training_free=True, objective=f"score_{scores[0]}", direction="maximize (higher is better)",
                     scores=scores, score_batch=BATCH_SIZE)
+    _grow(store, storage, name, spec, records)
     st, created = _open_study(store, storage, name, spec, ["maximize" if training_free else "minimize"],
                               optuna.samplers.RandomSampler(seed=seed))
     _enqueue_missing(st, records, retry_failed)

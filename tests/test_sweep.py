@@ -273,7 +273,7 @@ def test_a_study_with_other_settings_is_refused_and_left_untouched(tmp_path):
     sweep(tmp_path, n=2, train_fn=fake_train)
     journal = tmp_path / "s.journal"
     before = journal.read_bytes()
-    for change, message in (({"seed": 1}, "seed 0 (here 1)"), ({"n": 3}, "n 2 (here 3)"),
+    for change, message in (({"seed": 1}, "seed 0 (here 1)"), ({"n": 1}, "n 2 (here 1)"),
                             ({"dataset": "synthetic:256"}, "dataset synthetic:512 (here synthetic:256)"),
                             ({"schedule": replace(SCHEDULE, lr=0.1)}, "schedule.lr 0.2 (here 0.1)"),
                             ({"bands": [Band("flops", None, 40e6)]}, "bands [flops in [-inf, 30M]]")):
@@ -404,3 +404,19 @@ def test_band_acceptance_sets_the_search_patience():
     assert abs(rate - p_ref) <= 4.5 * math.sqrt(pooled * (1 - pooled) * (1 / 4096 + 1 / ref.candidates_tried))
     assert band_acceptance(get_space("anynetx_a"), []) == 1.0
     assert band_acceptance(get_space("anynetx_a"), [Band("flops", 1e15, None)]) == 0.0
+
+
+def test_a_finished_study_grows_to_a_larger_n_keeping_its_first_configs(tmp_path, capsys):
+    first = sweep(tmp_path, n=2, train_fn=fake_train)
+    assert first.trained == 2
+    before = {t.user_attrs["index"]: t.user_attrs["record"] for t in trials(tmp_path)}
+    grown = sweep(tmp_path, n=4, train_fn=fake_train)
+    assert grown.trained == 2 and grown.complete == 4  # only the two new configs are trained
+    assert "grows from 2 to 4 configs" in capsys.readouterr().err
+    after = {t.user_attrs["index"]: t.user_attrs["record"] for t in trials(tmp_path)}
+    assert {i: after[i] for i in before} == before and sorted(after) == [0, 1, 2, 3]
+    fresh = sweep(tmp_path / "fresh", n=4, train_fn=fake_train)  # the same 4 configs as a study drawn at n=4
+    assert [r for _, r in sorted(after.items())] == [
+        t.user_attrs["record"] for t in sorted(trials(tmp_path / "fresh"), key=lambda t: t.user_attrs["index"])]
+    assert fresh.trained == 4
+    assert sweep(tmp_path, n=4, train_fn=pytest.fail).trained == 0  # and it resumes as a 4-config study
