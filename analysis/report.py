@@ -18,6 +18,7 @@ from analysis.data import Cleaned, check_columns, clean
 from analysis.edf import Normalization, error_grid
 from analysis.edf import normalize as normalize_weights
 from analysis.errors import AnalysisError
+from analysis.pareto import plot_pareto
 from analysis.regnet_fit import add_efit_column, population_trend, stage_columns
 from analysis.stats import (
     BestRange,
@@ -86,6 +87,9 @@ def analyze(frames: Mapping[str, pd.DataFrame], out_dir: str | Path, normalize: 
     for k, (ms, best) in curves.items():
         spaces[k]["random_search"] = {"m": ms.tolist(), "expected_min_error": best.tolist()}
     files.append(plots.plot_random_search(curves, out / "random_search.png"))
+    with_flops = {k: f for k, f in data.items() if "flops" in f and f["flops"].notna().any()}
+    if with_flops:  # error against complexity, each space's non-dominated models joined
+        files.append(plot_pareto(with_flops, "flops", "error", out / "pareto_error_flops.png"))
     marks = list(marks or [])
     files += _parameter_plots(data, out, spaces, n_best, seed, marks)
 

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, NoReturn
 
 from analysis import add_analysis_parsers
@@ -166,6 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "whose band holds few of their configs)")
     _add_band_args(p)
     p.add_argument("--json", action="store_true", help="print the summary and the front as one JSON object")
+    p.add_argument("--plot", default=None, metavar="FILE.png",
+                   help="with two objectives: every trained trial and the Pareto front as a PNG")
     _add_study_args(p)
     add_training_args(p)
     p.set_defaults(func=cmd_search)
@@ -669,9 +672,13 @@ def cmd_search(args: argparse.Namespace) -> int:
                   "command to go on", file=sys.stderr)
             return 130
     out = summary.to_dict()
+    if args.plot:
+        out["plot"] = str(_plot_search_front(summary.study, args.storage, objectives, args.plot))
     if args.json:
         print(json.dumps(out))
         return 0
+    if args.plot:
+        print(f"Pareto plot: {out['plot']}")
     front = summary.pareto
     title = "Pareto front" if len(objectives) > 1 else "best trial"
     print(f"{title} of {summary.study} ({', '.join(f'{o} ({_direction(o)})' for o in objectives)}): "
@@ -688,6 +695,21 @@ def cmd_search(args: argparse.Namespace) -> int:
     print(f"study {summary.study} in {summary.storage}: {summary.complete} complete, {summary.failed} failed, "
           f"{summary.pruned} pruned; trained {summary.trained} in {summary.seconds:.1f} s")
     return 0
+
+
+def _plot_search_front(study: str, storage: str | None, objectives: list[str], path: str) -> Path:
+    """All complete trials of a two-objective search and their front (analysis.pareto), as a PNG."""
+    from analysis.pareto import plot_pareto
+    from nas.outputs import output_file
+    from nas.sweep import OBJECTIVES, export_study
+
+    if len(objectives) != 2:
+        raise CliError(f"--plot draws two objectives; this search has {len(objectives)} ({', '.join(objectives)})")
+    frame = export_study(study, storage)
+    frame = frame[frame["state"] == "COMPLETE"]
+    x, y = objectives[1], objectives[0]  # complexity across, error up
+    return plot_pareto({study: frame}, x, y, output_file(path), OBJECTIVES[x] == "maximize",
+                       OBJECTIVES[y] == "maximize")
 
 
 def _direction(objective: str) -> str:

@@ -12,6 +12,7 @@ import sys
 import time
 from dataclasses import replace
 
+import numpy as np
 import optuna
 import pandas as pd
 import pytest
@@ -332,10 +333,17 @@ def test_search_prints_the_best_trial_and_the_pareto_front(tmp_path, capsys):
     assert len(out["pareto"]) == 1 and out["pareto"][0]["error"] == min(
         t.value for t in trials(tmp_path, "anynetx_e-random-error-s0") if t.state == TrialState.COMPLETE)
 
+    png = tmp_path / "front.png"
     code = main(["search", *flags, "--sampler", "nsga2", "-n", "4", "--objectives", "error,flops",
-                 "--population-size", "2"])
+                 "--population-size", "2", "--plot", str(png)])
     text = capsys.readouterr().out
     assert code == 0 and "Pareto front of anynetx_e-nsga2-error-flops-s0 (error (min), flops (min))" in text
+    assert f"Pareto plot: {png}" in text
+    from PIL import Image
+
+    with Image.open(png) as img:  # a real picture: decodes, and holds the blue of the points and the front
+        pixels = np.asarray(img.convert("RGB")).reshape(-1, 3).astype(int)
+    assert (np.abs(pixels - (31, 119, 180)).sum(axis=1) < 60).sum() > 50
     ts = trials(tmp_path, "anynetx_e-nsga2-error-flops-s0")
     done = [t for t in ts if t.state == TrialState.COMPLETE]
     assert len(done) == 4 and all(len(t.values) == 2 and t.values[1] <= 100e6 for t in done)
