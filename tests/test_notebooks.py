@@ -85,9 +85,9 @@ def check_compare_design_spaces(text: str) -> None:
     a = err["anynetx_a"]
     assert summary == pytest.approx({"n": len(a), "min_error": a.min(), "mean_error": a.mean(),
                                      "median_error": np.median(a)}, abs=1e-12)
-    # and the files it wrote: the seven plots, the summary and the report
-    plots = ("best_ranges", "edf", "edf_normalized", "error_vs_params", "error_vs_stage_params", "random_search",
-             "width_profiles")
+    # and the files it wrote: the eight plots, the summary and the report
+    plots = ("best_ranges", "edf", "edf_normalized", "error_vs_params", "error_vs_stage_params",
+             "pareto_error_flops", "random_search", "width_profiles")
     listed = json.loads(text[text.rindex("["):].replace("'", '"'))
     assert sorted(listed) == sorted([f"{p}.png" for p in plots] + ["report.md", "summary.json"])
 
