@@ -89,7 +89,7 @@ def _random_setting(rng: np.random.Generator):
             "num_classes": int(rng.integers(2, 120))}, (h, w)
 
 
-CHUNKS, PER_CHUNK = 4, 15  # 60 configs per space, split so pytest-xdist can spread them
+CHUNKS, PER_CHUNK = 4, 10  # 40 configs per space, split so pytest-xdist can spread them
 
 
 @pytest.mark.parametrize("chunk", range(CHUNKS))
