@@ -12,6 +12,7 @@ import json
 import math
 from typing import Any
 
+from analysis.units import si
 from nas.storage import describe_storage, open_storage
 from nas.sweep import export_study
 from spaces import get_config
@@ -85,15 +86,6 @@ def format_best(best: dict[str, Any]) -> str:
     lines = [head, f"{'rank':>4} {'trial':>6} {label:>10} {'params':>8} {'flops':>8} {'acts':>8}  config"]
     for r in rows:
         value = f"{r[metric]:.4g}" if best["training_free"] else f"{r[metric]:.4f}"
-        lines.append(f"{r['rank']:>4} {r['trial']:>6} {value:>10} {_si(r['params']):>8} {_si(r['flops']):>8} "
-                     f"{_si(r['acts']):>8}  {r['description']}")
+        lines.append(f"{r['rank']:>4} {r['trial']:>6} {value:>10} {si(r['params'], 3):>8} {si(r['flops'], 3):>8} "
+                     f"{si(r['acts'], 3):>8}  {r['description']}")
     return "\n".join(lines)
-
-
-def _si(value: float | None) -> str:
-    if value is None:
-        return "-"
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
-        if abs(value) >= scale:
-            return f"{value / scale:.3g}{unit}"
-    return f"{value:g}"

@@ -180,8 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "params/flops/acts at 224 px and at the training resolution (train_*), per-stage depth_i, "
                        "width_i, stride_i, bottleneck_i, group_width_i, block, se_ratio, RegNet d/w0/wa/wm, the "
                        "measured metrics, fail_reason, space, seed, dataset.")
-    p.add_argument("--study", required=True, help="study name (an unknown name lists the studies)")
-    p.add_argument("--storage", default=None, help="storage URL or journal file (default results/nas.journal)")
+    _add_study_and_storage(p)
     p.add_argument("-o", "--out", default=None, help="FILE.csv or FILE.parquet (default: CSV on stdout)")
     p.add_argument("--json", action="store_true", help="print a JSON summary (rows, columns, file)")
     p.set_defaults(func=cmd_export)
@@ -191,8 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "(and why), retried and duplicate copies; for a `nas sample` study the configs done out of "
                        "N, trials per minute over the recent window and the time left at that rate; the hosts of "
                        "the running trials and their oldest heartbeat. Works while workers run.")
-    p.add_argument("--study", required=True, help="study name (an unknown name lists the studies)")
-    p.add_argument("--storage", default=None, help="storage URL or journal file (default results/nas.journal)")
+    _add_study_and_storage(p)
     p.add_argument("--window", type=float, default=10.0, metavar="MIN",
                    help="minutes of recent trials the throughput is measured over (default 10)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -202,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Read a storage without changing it: each study's kind (sample, search, "
                        "scale-grid, training-free), design space, N, trials complete / failed / running / waiting, "
                        "and the configs done out of N.")
-    p.add_argument("--storage", default=None, help="storage URL or journal file (default results/nas.journal)")
+    _add_study_and_storage(p, study=False)
     p.add_argument("--json", action="store_true", help="print a JSON list")
     p.set_defaults(func=cmd_studies)
 
@@ -211,8 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "with params / flops / acts at the study's reference setting and each config described; a "
                        "training-free study is ranked by its zero-cost score (higher is better) and says so. "
                        "`spaces.get_config(row)` reads a config of `--json` or of `nas export` back.")
-    p.add_argument("--study", required=True, help="study name (an unknown name lists the studies)")
-    p.add_argument("--storage", default=None, help="storage URL or journal file (default results/nas.journal)")
+    _add_study_and_storage(p)
     p.add_argument("--top", type=positive_int, default=10, help="how many configs (default 10)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_best)
@@ -341,6 +338,13 @@ def cmd_complexity(args: argparse.Namespace) -> int:
         print(f"  built model: params {m['params']:,}, fvcore conv+linear flops {m['flops']:,}, "
               f"acts {m['acts']:,}: {verdict}")
     return 1 if mismatch else 0
+
+
+def _add_study_and_storage(p: argparse.ArgumentParser, study: bool = True) -> None:
+    """--study (required) and --storage, for the commands that read a stored study."""
+    if study:
+        p.add_argument("--study", required=True, help="study name (an unknown name lists the studies)")
+    p.add_argument("--storage", default=None, help="storage URL or journal file (default results/nas.journal)")
 
 
 def add_training_args(p: argparse.ArgumentParser) -> None:
