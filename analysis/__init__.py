@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from analysis.commands import add_parsers as add_analysis_parsers
 from analysis.edf import Bins, Normalization, complexity_weights, edf, error_grid, normalize, overlap_range
 from analysis.errors import AnalysisError
 from analysis.regnet_fit import RegNetFit, add_efit_column, expand_stages, fit_regnet, population_trend
@@ -32,7 +31,7 @@ from analysis.stats import (
 
 __all__ = [
     "AnalysisError", "BestRange", "Bins", "BootstrapEDF", "Interval", "KSResult", "Normalization", "RegNetFit",
-    "add_analysis_parsers", "add_efit_column", "analyze", "best_parameter_bootstrap", "bootstrap_edf",
+    "add_efit_column", "analyze", "best_parameter_bootstrap", "bootstrap_edf",
     "complexity_weights", "edf", "error_grid", "error_intervals", "expand_stages", "fit_regnet", "ks_distance",
     "ks_test", "load_frame", "normalize", "overlap_range", "population_trend", "random_search_curve",
     "records_to_frame",

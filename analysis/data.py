@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 
 from analysis.errors import AnalysisError
+from spaces.records import REGNET_FIELDS, TRAINED_FAILURES, flatten_record, stage_fields_of
 
 FAILED_POLICIES = ("exclude", "as_error")
 UNFINISHED_STATES = frozenset({"RUNNING", "WAITING"})   # not failed, just not done: always left out
-TRAINED_FAILURES = frozenset({"diverged", "oom", "error"})  # fail reasons of a model trained and failed
 
 
 @dataclass(frozen=True)
@@ -164,13 +164,18 @@ def _superseded(frame: pd.DataFrame, good: np.ndarray, bad: np.ndarray) -> np.nd
 
 def records_to_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     """Sampled records (spaces.sample(...).records, `nas sample --dry-run` lines) in the `nas export`
-    column layout: params, flops, acts, depth_i, width_i, bottleneck_i, group_width_i, d, w0, wa, wm."""
+    column layout (spaces.records.flatten_record): space, params, flops, acts, the stage columns
+    (depth_i, width_i, stride_i, bottleneck_i, group_width_i, then other families' stage fields), block,
+    se_ratio, stem_width, and RegNet's d, w0, wa, wm when any record has them."""
+    records = list(records)
+    fields = stage_fields_of(records)
+    num_stages = max((len(r.get("stages") or []) for r in records), default=0)
+    regnet = any("regnet" in r for r in records)
     rows = []
     for r in records:
-        row = {k: r[k] for k in ("space", "params", "flops", "acts") if k in r}
-        for i, s in enumerate(r.get("stages", []), 1):
-            for key in ("depth", "width", "bottleneck", "group_width"):
-                row[f"{key}_{i}"] = s[key]
-        row.update({k: v for k, v in (r.get("regnet") or {}).items() if k in ("d", "w0", "wa", "wm")})
+        row = {"space": r.get("space"), **flatten_record(r, fields, num_stages)}
+        if not regnet:
+            for key in REGNET_FIELDS:
+                row.pop(key)
         rows.append(row)
     return pd.DataFrame(rows)

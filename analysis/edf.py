@@ -17,8 +17,8 @@ from analysis.errors import AnalysisError
 
 def edf(errors: np.ndarray, points: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
     """F(e) = Σ w_i 1[e_i < e] at each point (strict: a model with error exactly e is not counted)."""
-    e = _finite(errors, "errors")
-    w = np.full(len(e), 1.0 / len(e)) if weights is None else _weights_like(weights, e)
+    e = finite_values(errors, "errors")
+    w = np.full(len(e), 1.0 / len(e)) if weights is None else checked_weights(weights, e)
     w = w / w.sum()  # any weights: F rises from 0 to 1
     order = np.argsort(e, kind="stable")
     cum = np.concatenate([[0.0], np.cumsum(w[order])])
@@ -27,7 +27,7 @@ def edf(errors: np.ndarray, points: np.ndarray, weights: np.ndarray | None = Non
 
 def error_grid(*errors: np.ndarray, num: int = 400) -> np.ndarray:
     """Evaluation points spanning all the given errors, with one step past each end so curves reach 0 and 1."""
-    pooled = np.concatenate([_finite(e, "errors") for e in errors])
+    pooled = np.concatenate([finite_values(e, "errors") for e in errors])
     lo, hi = pooled.min(), pooled.max()
     pad = (hi - lo) * 0.02 or 1e-6
     return np.linspace(lo - pad, hi + pad, num)
@@ -36,8 +36,8 @@ def error_grid(*errors: np.ndarray, num: int = 400) -> np.ndarray:
 def weighted_quantile(values: np.ndarray, q: float, weights: np.ndarray | None = None) -> float:
     """Quantile of the weighted sample: the midpoint of the smallest x with cumulative weight >= q and the
     smallest with cumulative weight > q (numpy's averaged_inverted_cdf; the usual median when unweighted)."""
-    x = _finite(values, "values")
-    w = np.full(len(x), 1.0 / len(x)) if weights is None else _weights_like(weights, x)
+    x = finite_values(values, "values")
+    w = np.full(len(x), 1.0 / len(x)) if weights is None else checked_weights(weights, x)
     order = np.argsort(x, kind="stable")
     return float(quantile_sorted(x[order], (w[order] / w.sum())[None, :], q)[0])
 
@@ -99,7 +99,7 @@ def complexity_weights(values: np.ndarray, bins: Bins, label: str = "models", me
                        ) -> np.ndarray:
     """Normalized weights of models whose complexity lies inside `bins` (all must); an empty bin raises
     an AnalysisError naming the bins and what to do."""
-    v = _finite(values, metric)
+    v = finite_values(values, metric)
     idx = bins.index(v)
     if (idx < 0).any():
         raise AnalysisError(f"{(idx < 0).sum()} of {len(v)} {label} lie outside the {metric} range "
@@ -127,8 +127,8 @@ class Normalization:
 
 def overlap_range(values: Mapping[str, np.ndarray], metric: str = "complexity") -> tuple[float, float]:
     """[max of minima, min of maxima]: the complexity range every space covers."""
-    lows = {k: float(np.min(_finite(v, metric))) for k, v in values.items()}
-    highs = {k: float(np.max(_finite(v, metric))) for k, v in values.items()}
+    lows = {k: float(np.min(finite_values(v, metric))) for k, v in values.items()}
+    highs = {k: float(np.max(finite_values(v, metric))) for k, v in values.items()}
     lo, hi = max(lows.values()), min(highs.values())
     if lo > hi:
         spans = "; ".join(f"{k}: [{lows[k]:.4g}, {highs[k]:.4g}]" for k in values)
@@ -144,7 +144,7 @@ def normalize(values: Mapping[str, np.ndarray], bins: int = 10, value_range: tup
     Models outside the range are left out (counted in `left_out`); a space with fewer models in range than
     bins, or with an empty bin, raises an AnalysisError.
     """
-    arrays = {k: _finite(v, metric) for k, v in values.items()}
+    arrays = {k: finite_values(v, metric) for k, v in values.items()}
     lo, hi = value_range if value_range is not None else overlap_range(arrays, metric)
     b = Bins(float(lo), float(hi), int(bins), log)
     inside = {k: b.inside(v) for k, v in arrays.items()}
@@ -157,7 +157,8 @@ def normalize(values: Mapping[str, np.ndarray], bins: int = 10, value_range: tup
     return Normalization(b, metric, inside, weights, left_out)
 
 
-def _finite(values: np.ndarray, what: str) -> np.ndarray:
+def finite_values(values: np.ndarray, what: str) -> np.ndarray:
+    """`values` as a flat float array; AnalysisError naming `what` when it is empty or not all finite."""
     v = np.asarray(values, dtype=float).ravel()
     if len(v) == 0:
         raise AnalysisError(f"no {what} given")
@@ -166,7 +167,8 @@ def _finite(values: np.ndarray, what: str) -> np.ndarray:
     return v
 
 
-def _weights_like(weights: np.ndarray, e: np.ndarray) -> np.ndarray:
+def checked_weights(weights: np.ndarray, e: np.ndarray) -> np.ndarray:
+    """`weights` as a flat float array, one per error of `e`, finite, non-negative and not all zero."""
     w = np.asarray(weights, dtype=float).ravel()
     if w.shape != e.shape:
         raise AnalysisError(f"{len(w)} weights for {len(e)} errors")

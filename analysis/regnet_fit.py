@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from analysis.errors import AnalysisError
 from spaces.regnet import RegNetParams, block_widths, stages_from_block_widths
@@ -79,8 +80,9 @@ def expand_stages(widths: Sequence[float], depths: Sequence[int]) -> list[float]
     return [float(w) for w, d in zip(widths, depths, strict=True) for _ in range(int(d))]
 
 
-def e_fit(observed: Sequence[float], w0: np.ndarray, wa: np.ndarray, wm: np.ndarray) -> np.ndarray:
-    """e_fit of each (w0, wa, wm) candidate (arrays of equal shape) for the observed per-block widths."""
+def e_fit(observed: ArrayLike, w0: ArrayLike, wa: ArrayLike, wm: ArrayLike) -> np.ndarray:
+    """e_fit of each (w0, wa, wm) candidate (arrays of equal shape, or scalars) for the observed per-block
+    widths."""
     obs = np.asarray(observed, float)
     w0, wa, wm = (np.atleast_1d(np.asarray(x, float)) for x in (w0, wa, wm))
     pred = block_widths(np.full(len(w0), len(obs)), w0, wa, wm, Q)
@@ -117,7 +119,7 @@ class _Search:
         return float(self.obs[-1] * np.exp(self.d * self.best[0] - self.iso))
 
     def run(self) -> tuple[float, int, float, float]:
-        queue = self._initial()
+        queue: tuple[np.ndarray, ...] = self._initial()
         if len(queue[0]):
             levels = _n_levels(queue[0], queue[1], self.cap()) + 2
             batch = max(8, _CELLS // (self.d * levels))

@@ -12,7 +12,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from analysis.edf import Bins, _finite, _weights_like, complexity_weights, edf, quantile_sorted, weighted_quantile
+from analysis.edf import (
+    Bins,
+    checked_weights,
+    complexity_weights,
+    edf,
+    finite_values,
+    quantile_sorted,
+    weighted_quantile,
+)
 from analysis.errors import AnalysisError
 
 MIN_ACCEPTED = 0.5  # below this share of usable resamples the bins are too fine for a bootstrap
@@ -95,7 +103,7 @@ def _bin_index(complexity: np.ndarray | None, bins: Bins | None, n: int) -> np.n
         return None
     if complexity is None:
         raise AnalysisError("normalized statistics need each model's complexity along with the bins")
-    idx = bins.index(_finite(complexity, "complexity"))
+    idx = bins.index(finite_values(complexity, "complexity"))
     if len(idx) != n:
         raise AnalysisError(f"{len(idx)} complexity values for {n} errors")
     if (idx < 0).any():
@@ -115,12 +123,14 @@ def bootstrap_edf(errors: np.ndarray, points: np.ndarray, complexity: np.ndarray
                   ) -> BootstrapEDF:
     """Resample models with replacement `n_boot` times: a pointwise band for the (normalized) EDF and
     percentile intervals for min, mean and median error (weighted when `bins` is given)."""
-    e = _finite(errors, "errors")
+    e = finite_values(errors, "errors")
     n, pts = len(e), np.asarray(points, float)
     bidx = _bin_index(complexity, bins, n)
     nbins = bins.count if bins else 1
-    # the sample's own weights first: an empty bin there raises the message that names it
-    base_w = np.full(n, 1.0 / n) if bins is None else complexity_weights(complexity, bins, "the sample")
+    # the sample's own weights first: an empty bin there raises the message that names it (bins without the
+    # complexity raised in _bin_index)
+    base_w = (np.full(n, 1.0 / n) if bins is None or complexity is None
+              else complexity_weights(complexity, bins, "the sample"))
     rng = np.random.default_rng(seed)
     counts = _counts(rng.integers(0, n, size=(n_boot, n)), n)
     w, ok = _weights(counts, bidx, nbins)
@@ -150,7 +160,7 @@ def ks_distance(a: np.ndarray, b: np.ndarray, weights_a: np.ndarray | None = Non
                 weights_b: np.ndarray | None = None) -> float:
     """D = sup_e |F_a(e) - F_b(e)|; the sup is attained just above a pooled data point, where the strict
     and non-strict EDFs agree, so this equals scipy.stats.ks_2samp's statistic when unweighted."""
-    a, b = _finite(a, "errors"), _finite(b, "errors")
+    a, b = finite_values(a, "errors"), finite_values(b, "errors")
     pts = np.unique(np.concatenate([a, b]))
     fa = edf(a, np.nextafter(pts, np.inf), weights_a)
     fb = edf(b, np.nextafter(pts, np.inf), weights_b)
@@ -162,22 +172,24 @@ def ks_test(a: np.ndarray, b: np.ndarray, complexity_a: np.ndarray | None = None
             seed: int = 0) -> KSResult:
     """KS distance between two (normalized) EDFs and a permutation p-value: the pooled models (with their
     complexity) are split at random into groups of the original sizes and weights are recomputed."""
-    a, b = _finite(a, "errors"), _finite(b, "errors")
+    a, b = finite_values(a, "errors"), finite_values(b, "errors")
     na, n = len(a), len(a) + len(b)
     pooled = np.concatenate([a, b])
     bidx = None
     if bins is not None:
         if complexity_a is None or complexity_b is None:
             raise AnalysisError("a normalized KS test needs the complexity of both samples")
-        bidx = _bin_index(np.concatenate([_finite(complexity_a, "complexity"),
-                                          _finite(complexity_b, "complexity")]), bins, n)
+        bidx = _bin_index(np.concatenate([finite_values(complexity_a, "complexity"),
+                                          finite_values(complexity_b, "complexity")]), bins, n)
     nbins = bins.count if bins else 1
     observed = np.zeros((1, n))
     observed[0, :na] = 1
     rng = np.random.default_rng(seed)
     labels = np.argsort(rng.random((n_perm, n)), axis=1) < na       # each row: a random split na / nb
     d_obs, ok_obs = _split_distances(pooled, observed, bidx, nbins)
-    if not ok_obs[0]:  # raise the message that names the empty bins
+    # only bins leave a bin empty, and with bins both complexities were checked above
+    if not ok_obs[0] and bins is not None and complexity_a is not None and complexity_b is not None:
+        # raise the message that names the empty bins
         complexity_weights(complexity_a, bins, "sample a")
         complexity_weights(complexity_b, bins, "sample b")
     d_perm, ok = _split_distances(pooled, labels.astype(float), bidx, nbins)
@@ -240,7 +252,7 @@ def random_search_curve(errors: np.ndarray, draws: np.ndarray | None = None, rep
     C(n-k+1, m) / C(n, m) for distinct models (replace=False, m <= n), or (tail weight from k)^m for
     independent draws (replace=True, which also accepts weights, e.g. the normalized ones).
     """
-    e = _finite(errors, "errors")
+    e = finite_values(errors, "errors")
     n = len(e)
     ms = default_draws(n) if draws is None else np.asarray(draws, int).ravel()
     if (ms < 1).any() or (not replace and (ms > n).any()):
@@ -252,7 +264,7 @@ def random_search_curve(errors: np.ndarray, draws: np.ndarray | None = None, rep
     k = np.arange(1, n + 2)[None, :]                                  # k = 1 .. n+1 (S_{n+1} = 0)
     m = ms[:, None]
     if replace:
-        w = np.full(n, 1.0 / n) if weights is None else _weights_like(weights, e)[order] / np.sum(weights)
+        w = np.full(n, 1.0 / n) if weights is None else checked_weights(weights, e)[order] / np.sum(weights)
         tail = np.append(np.cumsum(w[::-1])[::-1], 0.0).clip(0, 1)
         surv = tail[None, :] ** m
     else:

@@ -39,7 +39,8 @@ from optuna.distributions import IntDistribution  # noqa: E402
 from optuna.trial import FrozenTrial, TrialState  # noqa: E402
 
 from nas.storage import RetryingStorage, open_storage  # noqa: E402
-from nas.sweep import _bands_json, _digest, run_sweep  # noqa: E402
+from nas.study import bands_json, configs_digest  # noqa: E402
+from nas.sweep import run_sweep  # noqa: E402
 from nas.trainer import Schedule, TrainResult, adapt_config  # noqa: E402
 from spaces import Band, complexity, get_space, sample  # noqa: E402
 
@@ -158,8 +159,9 @@ def make_large_study(url: str, n: int, seed: int = 0) -> tuple[str, float]:
     name = f"{SPACE}-s{seed}"
     storage = open_storage(url)
     study = optuna.create_study(storage=storage, study_name=name, direction="minimize")
-    spec = {"kind": "sample", "space": SPACE, "seed": seed, "n": n, "bands": _bands_json(bands),
-            "dataset": "fashion-mnist", "schedule": Schedule().to_dict(), "configs": _digest(records), "ready": True}
+    spec = {"kind": "sample", "space": SPACE, "seed": seed, "n": n, "bands": bands_json(bands),
+            "dataset": "fashion-mnist", "schedule": Schedule().to_dict(), "configs": configs_digest(records),
+            "ready": True}
     for key, value in spec.items():
         study.set_user_attr(key, value)
     rng = random.Random(seed)

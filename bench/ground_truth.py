@@ -86,7 +86,7 @@ _DATA: dict[str, Any] = {}
 def _init(dataset: str, threads: int) -> None:
     import torch
 
-    from nas.data import load_dataset
+    from nas.datasets import load_dataset
 
     torch.set_num_threads(threads)
     _DATA["dataset"] = load_dataset(dataset)

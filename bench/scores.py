@@ -41,7 +41,7 @@ def timed(fn):
 def score_models(spaces: list[str], per_space: int, dataset: str, batch_size: int) -> list[dict]:
     import torch
 
-    from nas.data import load_dataset
+    from nas.datasets import load_dataset
     from nas.scores import SCORES, score_batch, score_config, score_model, scored_model
     from spaces import get_config, get_space, sample
 

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 from torch.utils.data import Dataset as TorchDataset
 
-from nas.data import load_dataset
+from nas.datasets import load_dataset
 from nas.trainer import Schedule, adapt_config, resolve_device, train
 from spaces import complexity, get_config
 from spaces.anynet import AnyNet

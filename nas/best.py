@@ -2,7 +2,7 @@
 
 Ranked by error (lower is better) over the complete trials; a training-free study (user attr
 ``training_free``) trained nothing, so it is ranked by its zero-cost score (its ``objective``, e.g.
-``score_naswot``; higher is better) and says so. The rows come from `nas.sweep.export_study`, so a row's
+``score_naswot``; higher is better) and says so. The rows come from `nas.tables.export_study`, so a row's
 ``config`` is the same JSON as `nas export` writes and `spaces.get_config` reads.
 """
 
@@ -14,7 +14,7 @@ from typing import Any
 
 from analysis.units import si
 from nas.storage import describe_storage, open_storage
-from nas.sweep import export_study
+from nas.tables import export_study
 from spaces import get_config
 from spaces.errors import ConfigError
 

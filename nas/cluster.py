@@ -4,7 +4,7 @@ A sweep's study lives in a storage every worker reaches (PostgreSQL for several 
 a shared file system works too). `nas sample ... --launcher slurm --jobs J` prepares the study on the
 machine it runs on (draws the N configs, creates or checks the study, enqueues the missing configs), then
 submits one Slurm job array of J tasks with submitit; each task runs `run_worker`: the same claim-and-train
-loop as `nas sample --workers` (nas.sweep._sweep_worker) against the same storage, until the queue is
+loop as `nas sample --workers` (nas.lifecycle.work_queue) against the same storage, until the queue is
 empty. `--launcher local` runs the same function in J local processes through submitit's LocalExecutor
 (what the tests use). Workers started by hand (`nas sample` with the same arguments on other machines)
 serve the same study the same way: the storage is the only coordination.
@@ -32,10 +32,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from nas.heartbeat import GRACE_PERIOD, worker_id
+from nas.lifecycle import Job, index_status, work_queue
 from nas.progress import duration as _duration
 from nas.storage import absolute_storage, describe_storage
-from nas.sweep import GRACE_PERIOD, TERMINAL, SweepError, _index_status, _Job, _load_existing, _sweep_worker, _worker_id
+from nas.study import SweepError, load_study
 from spaces.errors import NasError
+from spaces.records import TRAINED_FAILURES
 
 __all__ = ["LAUNCHERS", "LaunchError", "LaunchOptions", "LaunchResult", "Launcher", "check_launcher",
            "executor_parameters", "format_status", "launch_options_from", "parse_time", "run_worker", "study_status"]
@@ -64,11 +67,12 @@ def parse_time(text: str | int | float) -> int:
         if not match:
             raise LaunchError(f"time limit {text!r} is not a Slurm time: give MINUTES, HH:MM:SS, D-HH:MM:SS, "
                               "or 90m, 4h, 2d")
-        days, a, b, c = (int(g) if g is not None else None for g in match.groups())
+        days, first, b, c = (int(g) if g is not None else None for g in match.groups())
+        a = first or 0  # the regex requires it
         if days is not None:  # D-HH[:MM[:SS]]
             minutes = days * 1440 + a * 60 + (b or 0) + (c or 0) / 60
         elif c is not None:   # HH:MM:SS
-            minutes = a * 60 + b + c / 60
+            minutes = a * 60 + (b or 0) + c / 60
         elif b is not None:   # MM:SS
             minutes = a + b / 60
         else:                 # MINUTES
@@ -177,7 +181,7 @@ class Launcher:
         self.log = log or (lambda message: print(f"nas: {message}", file=sys.stderr, flush=True))
         check_launcher(options)  # fail on a missing sbatch before anything is stored
 
-    def __call__(self, job: _Job, refresh: Callable[[], None]) -> LaunchResult:
+    def __call__(self, job: Job, refresh: Callable[[], None]) -> LaunchResult:
         options = self.options
         jobs = max(1, min(options.jobs, job.workers))
         # Workers may start in another folder (Slurm) or on another machine: absolute file paths.
@@ -247,19 +251,19 @@ def _outcome(job: Any) -> tuple[int, str | None]:
     return 0, None
 
 
-def run_worker(job: _Job, k: int = 0) -> dict[str, Any]:
+def run_worker(job: Job, k: int = 0) -> dict[str, Any]:
     """The function every worker job runs (submitit pickles it with the job): claim and train the study's
     queued trials until none is left. SIGTERM (a scheduler's stop) and SIGUSR2 (Slurm's time-limit or
     preemption warning) stop it like Ctrl-C: the running trial is marked interrupted and queued again."""
     import optuna
 
-    from nas.sweep import _cuda_available, _raise_interrupt
     from nas.trainer import default_threads
+    from nas.workers import cuda_available, raise_interrupt
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGUSR2):
-            signal.signal(sig, _raise_interrupt)
+            signal.signal(sig, raise_interrupt)
     device_index = k
     if "SLURM_JOB_ID" in os.environ:
         # a Slurm job owns its allocation: all its CPUs for its worker(s), one GPU per task
@@ -267,13 +271,13 @@ def run_worker(job: _Job, k: int = 0) -> dict[str, Any]:
         tasks = max(1, int(os.environ.get("SLURM_NTASKS_PER_NODE", "1").split("(")[0] or 1))
         device_index = int(os.environ.get("SLURM_LOCALID", "0"))
         job = dataclasses.replace(job, threads=job.threads or max(1, cpus // tasks), workers=tasks)
-    if job.device == "cpu" or not _cuda_available():
+    if job.device == "cpu" or not cuda_available():
         import torch
 
         torch.set_num_threads(job.threads or default_threads(job.workers))
-    out: dict[str, Any] = {"worker": _worker_id(), "job": k, "finished": 0}
+    out: dict[str, Any] = {"worker": worker_id(), "job": k, "finished": 0}
     try:
-        out["finished"] = _sweep_worker(job, device_index)
+        out["finished"] = work_queue(job, device_index)
     except KeyboardInterrupt:
         out["interrupted"] = True
     except NasError as e:  # every error of ours: one line
@@ -292,25 +296,26 @@ def study_status(study: str, storage: str | None = None, window_minutes: float =
     configs of a `nas sample` study that are finished (complete or failed for good) out of its N."""
     from optuna.trial import TrialState
 
-    st = _load_existing(storage, study)
+    st = load_study(storage, study)
     attrs = st.study.user_attrs
     trials = st.trials()
     now = time.time() if now is None else now
     by_state = Counter(t.state.name for t in trials)
     reasons = Counter(t.user_attrs.get("fail_reason") for t in trials if t.state == TrialState.FAIL)
-    failed = sum(v for k, v in reasons.items() if k in TERMINAL)
+    failed = sum(v for k, v in reasons.items() if k in TRAINED_FAILURES)
     duplicates = sum(t.state == TrialState.PRUNED and t.user_attrs.get("fail_reason") == "duplicate" for t in trials)
     out: dict[str, Any] = {
         "study": study, "storage": describe_storage(storage), "kind": attrs.get("kind", "optuna"),
         "space": attrs.get("space"), "n": attrs.get("n"), "trials": len(trials),
         "complete": by_state.get("COMPLETE", 0), "running": by_state.get("RUNNING", 0),
         "waiting": by_state.get("WAITING", 0), "failed": failed,
-        "failed_reasons": {k: v for k, v in sorted(reasons.items(), key=lambda kv: str(kv[0])) if k in TERMINAL},
+        "failed_reasons": {k: v for k, v in sorted(reasons.items(), key=lambda kv: str(kv[0]))
+                           if k in TRAINED_FAILURES},
         "retried": by_state.get("FAIL", 0) - failed,  # abandoned or interrupted, queued again
         "pruned": by_state.get("PRUNED", 0), "duplicates": duplicates,
         "training_free": bool(attrs.get("training_free", False)), "objective": attrs.get("objective", "error")}
     if attrs.get("kind") == "sample" and isinstance(attrs.get("n"), int):
-        done = len(_index_status(trials).done())
+        done = len(index_status(trials).done())
         out.update(done=done, remaining=attrs["n"] - done)
     elif isinstance(attrs.get("n"), int):  # a search: trained trials (complete or failed) towards its -n
         done = out["complete"] + out["failed"]
@@ -319,7 +324,7 @@ def study_status(study: str, storage: str | None = None, window_minutes: float =
         done = out["complete"] + out["failed"]
         out.update(done=done, remaining=None)
     finished = sorted(ts for t in trials if (t.state == TrialState.COMPLETE or (
-        t.state == TrialState.FAIL and t.user_attrs.get("fail_reason") in TERMINAL))
+        t.state == TrialState.FAIL and t.user_attrs.get("fail_reason") in TRAINED_FAILURES))
         and (ts := _timestamp(t.datetime_complete)) is not None)
     starts = [ts for t in trials if (ts := _timestamp(t.datetime_start)) is not None]
     beats = [b for t in trials if t.state == TrialState.RUNNING and isinstance(b := t.user_attrs.get("heartbeat"),

@@ -1,5 +1,5 @@
 """Model files: keep a trained model (`nas train --save`), load it back, and export any config or kept model
-to TorchScript or ONNX (`nas export-model`). (`nas export` of a study's trials is nas.sweep.export_study.)
+to TorchScript or ONNX (`nas export-model`). (`nas export` of a study's trials is nas.tables.export_study.)
 
 A kept model is one `torch.save` dict: ``config`` (the adapted config's to_dict(): the network exactly as
 trained, with the dataset's channels, classes and stem), ``state_dict`` (on the CPU), ``schedule``,
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
-    from nas.data import Dataset
+    from nas.datasets import Dataset
     from nas.schedule import Schedule
     from nas.trainer import TrainResult
 

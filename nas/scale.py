@@ -1,174 +1,30 @@
-"""`nas scale`: compound scaling of a base network, and EfficientNet's grid search over (alpha, beta, gamma).
+"""EfficientNet's grid search over (alpha, beta, gamma) as a stored, resumable study (`nas scale --grid`).
 
-    nas scale --base efficientnet_b0 --phi 1 --alpha 1.2 --beta 1.1 --gamma 1.15 [--json]
-    nas scale --base efficientnet_b0 --phi 1 --published [--json]       # EfficientNet-B1 exactly
-    nas scale --base efficientnet_b0 --grid [--step 0.05] [--tolerance 0.1] [--dry-run] [training flags]
-
---phi applies the paper's rule (depth alpha^phi, width beta^phi, resolution gamma^phi); the published B1-B7 used
-hand-picked multipliers instead, which --published applies (spaces.scaling.PUBLISHED_EFFICIENTNET).
-
-The grid search (step 1 of EfficientNet) proxy-trains every phi = 1 model of the grid as the trials of one
-stored Optuna study (resumable: the same command trains only what is missing), at the dataset's resolution
-times gamma with the base's widths and depths scaled by beta and alpha. The top few rules are trained again
-with more seeds; the best mean error wins, and the family phi = 1..7 is listed with its complexity.
+The grid search (step 1 of EfficientNet) proxy-trains every phi = 1 model of the grid (spaces.scaling:
+`grid_points`, `compound`) at the dataset's resolution times gamma, with the base's widths and depths scaled
+by beta and alpha, as the queued trials of one Optuna study: the trial lifecycle of every sweep
+(nas.lifecycle: workers, heartbeats, abandoned trials retried, resumable: the same command trains only what
+is missing). The top few rules are trained again with more seeds; the best mean error wins, and the family
+phi = 1..7 is listed with its complexity. `grid_table` lists the grid without training. The command
+(`nas scale`, also --phi and --published) is nas.cli.scale.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import json
 import math
-import sys
 import time
-from collections.abc import Callable, Sequence
-from pathlib import Path
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from nas.heartbeat import HEARTBEAT_INTERVAL
 from spaces.errors import ConfigError
 
 if TYPE_CHECKING:
-    from nas.data import Dataset
     from nas.trainer import Schedule
     from spaces.netconfig import NetworkConfig
     from spaces.scaling import Scaled
 
-DEFAULT_ALPHA, DEFAULT_BETA, DEFAULT_GAMMA = 1.2, 1.1, 1.15
-
-
-def add_parsers(sub: argparse._SubParsersAction) -> None:
-    """Add the `scale` command to the `nas` parser."""
-    from nas.cli import _add_study_args, add_training_args
-
-    p = sub.add_parser("scale", help="compound scaling of a network; the (alpha, beta, gamma) grid search",
-                       description="Compound scaling (EfficientNet): depth alpha^phi, width beta^phi, resolution "
-                       "gamma^phi, with the reference rounding (channels to multiples of 8, layers up). With --phi: "
-                       "print the scaled config and its complexity next to the ideal (alpha beta^2 gamma^2)^phi "
-                       "growth, say which coefficients were used and, for phi = 1..7, the published B<phi>'s. "
-                       "That rule (the paper's 1.2 / 1.1 / 1.15) does not give the published EfficientNet-B1..B7: "
-                       "their width / depth / resolution were picked by hand (B1 1.0/1.1/240, B2 1.1/1.2/260, "
-                       "B3 1.2/1.4/300, B4 1.4/1.8/380, B5 1.6/2.2/456, B6 1.8/2.6/528, B7 2.0/3.1/600); "
-                       "--published --phi N applies those and reproduces B<N> from efficientnet_b0 exactly. "
-                       "With --grid: step 1 of EfficientNet: proxy-train every phi = 1 model with "
-                       "alpha, beta, gamma >= 1 and |alpha beta^2 gamma^2 - 2| <= tolerance as the trials of one "
-                       "stored study, train the top few again with more seeds, report the best rule and its "
-                       "family phi = 1..7 (--dry-run: list the grid and its complexity only).")
-    p.add_argument("--base", required=True, metavar="NAME_OR_CONFIG",
-                   help="a named model (efficientnet_b0, regnetx_400mf, ...) or a config file")
-    p.add_argument("--phi", type=float, default=None, help="compound coefficient (without --grid)")
-    p.add_argument("--alpha", type=float, default=DEFAULT_ALPHA, help=f"depth coefficient (default {DEFAULT_ALPHA})")
-    p.add_argument("--beta", type=float, default=DEFAULT_BETA, help=f"width coefficient (default {DEFAULT_BETA})")
-    p.add_argument("--gamma", type=float, default=DEFAULT_GAMMA,
-                   help=f"resolution coefficient (default {DEFAULT_GAMMA})")
-    p.add_argument("--published", action="store_true",
-                   help="with --phi N (0..7): EfficientNet-B<N>'s published multipliers instead of alpha^N, beta^N, "
-                   "gamma^N (from efficientnet_b0: B<N> exactly)")
-    p.add_argument("--resolution", type=int, default=None,
-                   help="base resolution (default: the base's native one, 224 for B0)")
-    p.add_argument("--grid", action="store_true", help="grid search over (alpha, beta, gamma) at phi = 1")
-    p.add_argument("--step", type=float, default=0.05, help="grid step (default 0.05)")
-    p.add_argument("--tolerance", type=float, default=0.1, help="|alpha beta^2 gamma^2 - 2| bound (default 0.1)")
-    p.add_argument("--top", type=int, default=3, help="rules trained again with more seeds (default 3)")
-    p.add_argument("--repeats", type=int, default=3, help="seeds per top rule (seed, seed+1, ...; default 3)")
-    p.add_argument("--seed", type=int, default=0, help="first training seed (default 0)")
-    p.add_argument("--dry-run", action="store_true", help="with --grid: list the grid points and their complexity")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
-    _add_study_args(p)
-    add_training_args(p)
-    p.set_defaults(func=cmd_scale)
-
-
-def _error(message: str) -> Exception:
-    from nas.cli import CliError
-
-    return CliError(message)
-
-
-def _label(base: str) -> str:
-    return Path(base).stem if Path(base).suffix else base
-
-
-def cmd_scale(args: argparse.Namespace) -> int:
-    from spaces import get_config
-
-    cfg = get_config(args.base)
-    if args.grid:
-        if args.published:
-            raise _error("--grid searches (alpha, beta, gamma); --published goes with --phi N instead")
-        return _cmd_grid(args, cfg)
-    if args.phi is None:
-        raise _error("give --phi P (with --alpha/--beta/--gamma, or --published) to scale, or --grid to search "
-                     "the coefficients")
-    from spaces.scaling import compound, published
-    from spaces.scaling_limits import check_multipliers
-
-    name = _label(args.base)
-    if args.published:
-        if (args.alpha, args.beta, args.gamma) != (DEFAULT_ALPHA, DEFAULT_BETA, DEFAULT_GAMMA):
-            raise _error("--published uses EfficientNet-B<phi>'s own multipliers; leave out --alpha/--beta/--gamma")
-        if not float(args.phi).is_integer() or not 0 <= args.phi <= 7:
-            raise _error(f"--published: --phi must be one of 0..7 (EfficientNet-B0..B7), got {args.phi:g}")
-        s = published(cfg, int(args.phi), args.resolution, base_name=name)
-        twin = None
-    else:
-        check_multipliers(args.phi, args.alpha, args.beta, args.gamma)  # a network no machine holds: refused
-        s = compound(cfg, args.phi, args.alpha, args.beta, args.gamma, args.resolution, base_name=name)
-        twin = _published_twin(cfg, args.phi, args.resolution, name)
-    model = _effnet(int(args.phi), name) if args.published else None
-    out = {**s.to_dict(), "model": model, "note": _note(s), "published": twin}
-    if args.json:
-        print(json.dumps(out))
-        return 0
-    base_res = args.resolution or cfg.native_resolution
-    if args.published:
-        print(f"{args.base} -> {model} with the published multipliers (phi={args.phi:g}): "
-              f"depth x{s.depth_mult:.3f}, width x{s.width_mult:.3f}, resolution {base_res} -> {s.resolution}")
-    else:
-        print(f"{args.base} scaled with phi={args.phi:g} (alpha {args.alpha:g}, beta {args.beta:g}, gamma "
-              f"{args.gamma:g}): depth x{s.depth_mult:.3f}, width x{s.width_mult:.3f}, resolution {base_res} -> "
-              f"{s.resolution}")
-    print(f"  coefficients: {out['note']}")
-    if twin:
-        print(f"  published B{twin['n']}{' (' + twin['model'] + ')' if twin['model'] else ''}: depth "
-              f"x{twin['depth_mult']:g}, width x{twin['width_mult']:g}, resolution {twin['resolution']}: "
-              f"{twin['params'] / 1e6:.2f} M params, {twin['flops'] / 1e9:.3f} GF (--published gives it)")
-    print(f"  {s.config.describe()}")
-    print(f"  params {s.complexity.params:>14,}  ({s.complexity.params / 1e6:.2f} M; "
-          f"base {s.base_complexity.params / 1e6:.2f} M)")
-    ideal = "the rule's ideal" if args.published else "ideal"
-    print(f"  flops  {s.complexity.flops:>14,}  ({s.complexity.flops / 1e9:.3f} GF: x{s.flops_growth:.3f} the base's; "
-          f"{ideal} (alpha beta^2 gamma^2)^phi = x{s.ideal_growth:.3f})")
-    print(f"  acts   {s.complexity.acts:>14,}  ({s.complexity.acts / 1e6:.2f} M)")
-    return 0
-
-
-def _effnet(n: int, base_name: str) -> str:
-    """What the published B<n> multipliers make of the base: B<n> itself from B0."""
-    return f"efficientnet_b{n}" if base_name == "efficientnet_b0" else f"{base_name} with B{n}'s multipliers"
-
-
-def _note(s: Scaled) -> str:
-    """One line: which coefficients `s` used and how they relate to the published EfficientNet-B1..B7."""
-    if s.coefficients == "published":
-        as_rule = ", ".join(f"{v:g} ({k})" for k, v in s.rule_phi.items() if v is not None)
-        return (f"EfficientNet-B{s.phi:g}'s published width / depth / resolution (the reference code's table, "
-                f"picked by hand, not alpha^phi): the rule (alpha {s.alpha:g}, beta {s.beta:g}, gamma {s.gamma:g}) "
-                f"gives these multipliers at phi = {as_rule}")
-    return (f"the EfficientNet paper's rule: depth alpha^phi, width beta^phi, resolution gamma^phi (alpha "
-            f"{s.alpha:g}, beta {s.beta:g}, gamma {s.gamma:g}); the published B1-B7 used hand-picked multipliers "
-            "instead (--published)")
-
-
-def _published_twin(base: NetworkConfig, phi: float, resolution: int | None, name: str) -> dict[str, Any] | None:
-    """For an integer phi in 1..7: the published B<phi>'s multipliers applied to `base`, for comparison."""
-    from spaces.scaling import published
-
-    if not float(phi).is_integer() or not 1 <= phi <= 7:
-        return None
-    p = published(base, int(phi), resolution, base_name=name)
-    return {"n": int(phi), "model": f"efficientnet_b{int(phi)}" if name == "efficientnet_b0" else None,
-            "depth_mult": p.depth_mult, "width_mult": p.width_mult, "resolution": p.resolution,
-            "params": p.complexity.params, "flops": p.complexity.flops, "rule_phi": p.rule_phi}
 
 
 # --- the grid ---------------------------------------------------------------------------------------
@@ -180,34 +36,13 @@ def grid_table(base: NetworkConfig, step: float, tolerance: float, resolution: i
     for i, (a, b, g) in enumerate(grid_points(step, tolerance)):
         s = compound(base, 1, a, b, g, resolution)
         rows.append({"point": i, "alpha": a, "beta": b, "gamma": g, "product": round(a * b * b * g * g, 4),
-                     "resolution": s.resolution, "depth": _depths(s.config), "params": s.complexity.params,
+                     "resolution": s.resolution, "depth": stage_depth(s.config), "params": s.complexity.params,
                      "flops": s.complexity.flops, "flops_growth": round(s.flops_growth, 4)})
     return rows
 
 
-def _depths(cfg: Any) -> int:
+def stage_depth(cfg: Any) -> int:
     return sum(s.depth for s in cfg.stages)
-
-
-def resize_dataset(data: Dataset, resolution: int) -> Dataset:
-    """The dataset with its images resized (bilinear, antialiased) to resolution x resolution."""
-    if resolution == data.resolution:
-        return data
-    import torch
-    import torch.nn.functional as F
-
-    from nas.data import channel_stats
-
-    def resize(x: torch.Tensor) -> torch.Tensor:
-        chunks = [F.interpolate(c.float(), size=(resolution, resolution), mode="bilinear", align_corners=False,
-                                antialias=True).round_().clamp_(0, 255).to(torch.uint8)
-                  for c in torch.split(x, 8192)]
-        return torch.cat(chunks).contiguous()
-
-    train_x = resize(data.train_x)
-    mean, std = channel_stats(train_x)
-    return dataclasses.replace(data, name=f"{data.name}@{resolution}", train_x=train_x, test_x=resize(data.test_x),
-                               mean=mean, std=std)
 
 
 @dataclasses.dataclass
@@ -228,100 +63,118 @@ class GridResult:
 def run_grid(base: NetworkConfig, base_name: str, *, step: float = 0.05, tolerance: float = 0.1, top: int = 3,
              repeats: int = 3, seed: int = 0, dataset: str = "fashion-mnist", data_dir: str | None = None,
              schedule: Schedule | None = None, study: str | None = None, storage: str | None = None,
-             device: str = "auto", threads: int | None = None, heartbeat_interval: float = 10.0,
-             train_fn: Callable[..., Any] | None = None, family_resolution: int | None = None,
-             log: Callable[[str], None] | None = None) -> GridResult:
-    """Grid search of EfficientNet's step 1 as a stored, resumable study; see the module docstring."""
+             workers: int = 1, device: str = "auto", threads: int | None = None,
+             heartbeat_interval: float = HEARTBEAT_INTERVAL, grace_period: float | None = None,
+             storage_retry: float | None = None, train_fn: Callable[..., Any] | None = None,
+             family_resolution: int | None = None, log: Callable[[str], None] | None = None,
+             progress: bool | None = None) -> GridResult:
+    """Grid search of EfficientNet's step 1 as a stored, resumable study; see the module docstring.
+
+    The phi = 1 model of every grid point is a queued trial (index = point) trained with `seed`; then the
+    `top` points are queued again with seeds seed+1 .. seed+repeats-1 (index = r * points + point). Both
+    rounds go through the trial lifecycle of every sweep (nas.lifecycle): `workers` processes, heartbeats,
+    abandoned trials retried, Ctrl-C re-queues the running trial."""
     import optuna
     from optuna.trial import TrialState
 
-    from nas.data import load_dataset
-    from nas.sweep import TERMINAL, _open_study, _train_trial
-    from nas.trainer import Schedule, default_threads, resolve_device, train
+    from nas.lifecycle import Job, enqueue_missing, prepare_run, work_queue
+    from nas.progress import Progress
+    from nas.study import SweepError, open_study
+    from nas.trainer import default_threads, resolve_precision
+    from nas.workers import run_processes
+    from spaces.records import TRAINED_FAILURES
     from spaces.scaling import compound, family, grid_points
 
     start = time.perf_counter()
     if top < 1 or repeats < 1:
         raise ConfigError(f"--top and --repeats must be at least 1, got {top} and {repeats}")
+    if workers < 1:
+        raise SweepError(f"workers must be at least 1, got {workers}")
     points = grid_points(step, tolerance)
     if not points:
         raise ConfigError(f"the grid with step {step:g} and tolerance {tolerance:g} has no point with "
                           "alpha beta^2 gamma^2 near 2; use a finer --step or a larger --tolerance")
-    schedule = schedule or Schedule()
-    try:
-        resolve_device(device)
-    except (ValueError, RuntimeError) as e:
-        raise _error(str(e)) from None
-    data = load_dataset(dataset, data_dir)
-    threads = threads or default_threads(1)
-    train_fn = train_fn or train
+    schedule, grace_period, store, data = prepare_run(schedule, device, storage, dataset, data_dir,
+                                                      heartbeat_interval, grace_period, storage_retry)
     small = data.resolution < 64
     proxy_base = base.for_input(data.in_channels, data.num_classes, small=small)
     name = study or f"scale-{base_name}-grid-s{seed}"
     spec = {"kind": "scale-grid", "base": base.to_dict(), "step": step, "tolerance": tolerance, "seed": seed,
             "dataset": data.name, "schedule": schedule.to_dict()}
-    from nas.storage import open_storage
-
-    st, _ = _open_study(open_storage(storage), storage, name, spec, ["minimize"], optuna.samplers.RandomSampler(seed))
+    st, _ = open_study(store, storage, name, spec, ["minimize"], optuna.samplers.RandomSampler(seed))
     if "ready" not in st.study.user_attrs:
         st.study.set_user_attr("ready", True)
-    resized: dict[int, Dataset] = {}
     say = log or (lambda text: None)
+    count = len(points)
+    each = threads or default_threads(workers)  # one precision for all the processes of this command
+    fixed = dataclasses.replace(schedule, precision=resolve_precision(schedule.precision, device, each))
+    job = Job(study=name, storage=storage, n=count * repeats, dataset=dataset, data_dir=data_dir,
+              schedule=fixed.to_dict(), seed=seed, device=device, threads=threads, workers=workers,
+              retry_failed=False, heartbeat_interval=heartbeat_interval, grace_period=grace_period,
+              storage_retry=storage_retry)
 
     def finished() -> dict[tuple[int, int], float | None]:
+        """(point, seed) -> error (None: failed for good) of the finished trials (also those of studies made
+        before the queue, which have no index)."""
         out: dict[tuple[int, int], float | None] = {}
         for t in st.trials():
-            key = (t.user_attrs.get("point"), t.user_attrs.get("seed"))
-            if t.state == TrialState.COMPLETE:
-                out[key] = float(t.values[0])  # type: ignore[index]
-            elif t.state == TrialState.FAIL and t.user_attrs.get("fail_reason") in TERMINAL:
+            point, trial_seed = t.user_attrs.get("point"), t.user_attrs.get("seed")
+            if not isinstance(point, int) or not isinstance(trial_seed, int):
+                continue
+            key = (point, trial_seed)
+            if t.state == TrialState.COMPLETE and t.values:
+                out[key] = float(t.values[0])
+            elif t.state == TrialState.FAIL and t.user_attrs.get("fail_reason") in TRAINED_FAILURES:
                 out.setdefault(key, None)
         return out
 
-    trained = 0
+    def train(wanted: list[tuple[int, int]], label: str) -> None:
+        """Queue the (point, repeat) pairs not yet finished, then run the workers until the queue is empty."""
+        done = finished()
+        records, extra = {}, {}
+        for i, r in wanted:
+            if (i, seed + r) in done:
+                continue
+            a, b, g = points[i]
+            scaled = compound(proxy_base, 1, a, b, g, data.resolution, 1 if small else 8)
+            records[r * count + i] = {"params": scaled.complexity.params, "flops": scaled.complexity.flops,
+                                      "acts": scaled.complexity.acts, "resolution": scaled.resolution,
+                                      **scaled.config.to_dict()}
+            extra[r * count + i] = {"point": i, "seed": seed + r, "alpha": a, "beta": b, "gamma": g,
+                                    "train_resolution": scaled.resolution}
+        enqueue_missing(st, records, retry_failed=False, extra=extra)
+        waiting = len(st.trials(states=(TrialState.WAITING,)))
+        running = len(st.trials(states=(TrialState.RUNNING,)))
+        if not waiting and not running:
+            return
+        say(f"{label}: {waiting} trial(s) to train")
+        bar = Progress(len(wanted), f"{name} {label}", unit="trial", initial=len(wanted) - len(records),
+                       enabled=progress)
+        keys = {(i, seed + r) for i, r in wanted}
 
-    def run(i: int, s_: int) -> None:
-        nonlocal trained
-        a, b, g = points[i]
-        scaled = compound(proxy_base, 1, a, b, g, data.resolution, 1 if small else 8)
-        if scaled.resolution not in resized:
-            resized[scaled.resolution] = resize_dataset(data, scaled.resolution)
-        record = {"params": scaled.complexity.params, "flops": scaled.complexity.flops,
-                  "acts": scaled.complexity.acts, "resolution": scaled.resolution, **scaled.config.to_dict()}
-        trial = st.study.ask()
-        for key, value in {"point": i, "seed": s_, "alpha": a, "beta": b, "gamma": g, "record": record,
-                           "params": record["params"], "flops": record["flops"], "acts": record["acts"]}.items():
-            trial.set_user_attr(key, value)
-        say(f"  training point {i} (alpha {a:g}, beta {b:g}, gamma {g:g}, {scaled.resolution} px) seed {s_}")
+        def refresh() -> None:
+            now = finished()
+            bar.update(len(keys & set(now)), sum(now[k] is None for k in keys & set(now)))
+
         try:
-            state, attrs = _train_trial(st, trial._trial_id, record, resized[scaled.resolution], schedule, s_,
-                                        device, threads, heartbeat_interval, train_fn)
-        except KeyboardInterrupt:
-            trial.set_user_attr("fail_reason", "interrupted")
-            st.study.tell(trial, state=TrialState.FAIL)
-            raise
-        for key, value in attrs.items():
-            trial.set_user_attr(key, value)
-        if state == TrialState.COMPLETE:
-            st.study.tell(trial, attrs["error"])
-        else:
-            st.study.tell(trial, state=TrialState.FAIL)
-        trained += 1
+            use = min(workers, max(waiting, 1))
+            if use == 1:
+                work_queue(job, 0, train_fn, data, on_progress=refresh)
+            else:
+                run_processes(dataclasses.replace(job, workers=use), train_fn, refresh, bar.note)
+            refresh()
+        finally:
+            bar.close()
 
-    done = finished()
-    for i in range(len(points)):
-        if (i, seed) not in done:
-            run(i, seed)
+    before = len(finished())
+    train([(i, 0) for i in range(count)], "every point")
     done = finished()
     first = sorted((e, i) for (i, s_), e in done.items() if s_ == seed and e is not None)
-    for _, i in first[:top]:
-        for s_ in range(seed + 1, seed + repeats):
-            if (i, s_) not in done:
-                run(i, s_)
+    train([(i, r) for _, i in first[:top] for r in range(1, repeats)], f"the top {top} again")
     done = finished()
-    ranking = []
+    ranking: list[dict[str, Any]] = []
     for i, (a, b, g) in enumerate(points):
-        errors = [done[(i, s_)] for s_ in range(seed, seed + repeats) if done.get((i, s_)) is not None]
+        errors = [e for s_ in range(seed, seed + repeats) if (e := done.get((i, s_))) is not None]
         if not errors:
             continue
         mean = sum(errors) / len(errors)
@@ -335,78 +188,13 @@ def run_grid(base: NetworkConfig, base_name: str, *, step: float = 0.05, toleran
     fam: list[dict[str, Any]] = []
     if best:
         for s in family(base, best["alpha"], best["beta"], best["gamma"], resolution=family_resolution):
-            fam.append(_family_row(s))
-    return GridResult(name, st.url, len(points), trained, ranking, best, fam, round(time.perf_counter() - start, 3))
+            fam.append(family_row(s))
+    return GridResult(name, st.url, count, len(done) - before, ranking, best, fam,
+                      round(time.perf_counter() - start, 3))
 
 
-def _family_row(s: Scaled) -> dict[str, Any]:
+def family_row(s: Scaled) -> dict[str, Any]:
     return {"phi": s.phi, "depth_mult": round(s.alpha ** s.phi, 4), "width_mult": round(s.beta ** s.phi, 4),
-            "resolution": s.resolution, "layers": _depths(s.config) if hasattr(s.config, "stages") else None,
+            "resolution": s.resolution, "layers": stage_depth(s.config) if hasattr(s.config, "stages") else None,
             "params": s.complexity.params, "flops": s.complexity.flops, "acts": s.complexity.acts,
             "flops_growth": round(s.flops_growth, 4), "ideal_growth": round(s.ideal_growth, 4)}
-
-
-def _cmd_grid(args: argparse.Namespace, cfg: NetworkConfig) -> int:
-    if args.phi is not None:
-        raise _error("--grid searches (alpha, beta, gamma) at phi = 1 and lists phi = 1..7; leave out --phi")
-    if args.dry_run:
-        rows = grid_table(cfg, args.step, args.tolerance, args.resolution)
-        if not rows:
-            raise _error(f"the grid with step {args.step:g} and tolerance {args.tolerance:g} has no point; use a "
-                         "finer --step or a larger --tolerance")
-        if args.json:
-            print(json.dumps({"base": args.base, "step": args.step, "tolerance": args.tolerance, "points": rows}))
-            return 0
-        print(f"{len(rows)} grid points for {args.base} (step {args.step:g}, |alpha beta^2 gamma^2 - 2| <= "
-              f"{args.tolerance:g}); phi = 1 models at the base's setting:")
-        _print_table(rows, ["point", "alpha", "beta", "gamma", "product", "resolution", "depth", "params", "flops",
-                            "flops_growth"])
-        return 0
-    from nas.cli import _stored_errors, schedule_from_args
-
-    if args.heartbeat_interval is not None and args.heartbeat_interval <= 0:
-        raise _error("--heartbeat-interval must be positive")
-    with _stored_errors():
-        result = run_grid(cfg, _label(args.base), step=args.step, tolerance=args.tolerance, top=args.top,
-                          repeats=args.repeats, seed=args.seed, dataset=args.dataset, data_dir=args.data_dir,
-                          schedule=schedule_from_args(args), study=args.study, storage=args.storage,
-                          device=args.device, threads=args.threads,
-                          heartbeat_interval=args.heartbeat_interval or 10.0, family_resolution=args.resolution,
-                          log=None if args.json else lambda text: print(text, file=sys.stderr))
-    if args.json:
-        print(json.dumps({"base": args.base, **result.to_dict()}))
-        return 0
-    print(f"study {result.study} in {result.storage}: {result.points} grid points, trained {result.trained} "
-          f"in {result.seconds:.1f} s")
-    rows = [{**r, "errors": " ".join(f"{e:.4f}" for e in r["errors"]),
-             "std": "-" if r["std"] is None else f"{r['std']:.4f}", "mean_error": f"{r['mean_error']:.4f}"}
-            for r in result.ranking]
-    _print_table(rows, ["point", "alpha", "beta", "gamma", "seeds", "mean_error", "std", "errors"])
-    if result.best:
-        b = result.best
-        spread = f" +- {b['std']:.4f} (std over {b['seeds']} seeds)" if b["std"] is not None else " (one seed)"
-        runner = next((r for r in result.ranking[1:] if r["seeds"] == b["seeds"]), None)
-        margin = f"; next best {runner['mean_error']:.4f}" if runner else ""
-        print(f"best: alpha {b['alpha']:g}, beta {b['beta']:g}, gamma {b['gamma']:g}: mean error "
-              f"{b['mean_error']:.4f}{spread}{margin}")
-        print(f"family of {args.base} with these coefficients:")
-        _print_table(result.family, ["phi", "depth_mult", "width_mult", "resolution", "layers", "params", "flops",
-                                     "flops_growth", "ideal_growth"])
-    return 0
-
-
-def _print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
-    def cell(v: Any) -> str:
-        if isinstance(v, bool) or v is None:
-            return str(v)
-        if isinstance(v, int):
-            return f"{v:,}"
-        if isinstance(v, float):
-            return f"{v:g}"
-        return str(v)
-
-    cells = [[cell(r.get(c)) for c in columns] for r in rows]
-    widths = [max([len(c)] + [len(row[k]) for row in cells]) for k, c in enumerate(columns)]
-    print("  ".join(c.rjust(w) for c, w in zip(columns, widths, strict=True)))
-    for row in cells:
-        print("  ".join(v.rjust(w) for v, w in zip(row, widths, strict=True)))

@@ -40,7 +40,7 @@ from torch import nn
 from spaces.errors import NasError
 
 if TYPE_CHECKING:
-    from nas.data import Dataset
+    from nas.datasets import Dataset
     from spaces import NetworkConfig
 
 __all__ = ["BATCH_SIZE", "SCORES", "ScoreError", "hamming_kernel", "jacob_cov_from_jacobians", "parse_scores",
@@ -87,7 +87,7 @@ def jacob_cov_from_jacobians(jacobians: torch.Tensor, k: float = JACOB_COV_K) ->
 
 
 # --- scores of a module -------------------------------------------------------------------------------
-def _weighted_layers(model: nn.Module) -> list[nn.Module]:
+def _weighted_layers(model: nn.Module) -> list[nn.Conv2d | nn.Linear]:
     return [m for m in model.modules() if isinstance(m, nn.Conv2d | nn.Linear)]
 
 
@@ -147,9 +147,11 @@ def _batch_scores(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, nam
     if "naswot" in names:
         out["naswot"] = float(torch.linalg.slogdet(kernel[0])[1])
     if lossy:
+        if y is None:  # score_model refuses this before the forward pass
+            raise ScoreError("snip and grad_norm need the batch's labels")
         weights = [m.weight for m in _weighted_layers(model)]
-        grads = torch.autograd.grad(F.cross_entropy(logits, y), weights, retain_graph=jacobian, allow_unused=True)
-        grads = [torch.zeros_like(w) if g is None else g for w, g in zip(weights, grads, strict=True)]
+        raw = torch.autograd.grad(F.cross_entropy(logits, y), weights, retain_graph=jacobian, allow_unused=True)
+        grads = [torch.zeros_like(w) if g is None else g for w, g in zip(weights, raw, strict=True)]
         if "snip" in names:
             out["snip"] = float(sum((w.detach() * g).abs().sum().double() for w, g in zip(weights, grads, strict=True)))
         if "grad_norm" in names:
@@ -227,13 +229,13 @@ def score_config(config: NetworkConfig, dataset: Dataset, names: Iterable[str] =
                  batch_size: int = BATCH_SIZE, device: str = "cpu", threads: int | None = None,
                  batch: tuple[torch.Tensor, torch.Tensor] | None = None) -> dict[str, float]:
     """The scores of `config`'s freshly initialised network (seed `seed`) on one batch (seed `seed`)."""
-    from nas.trainer import resolve_device
+    from nas.trainer import resolve_device, to_memory_format
 
     dev = resolve_device(device)
     if dev.type == "cpu" and threads:
         torch.set_num_threads(threads)
     x, y = batch if batch is not None else score_batch(dataset, batch_size, seed, dev)
-    model = scored_model(config, dataset, seed, dev).to(memory_format=torch.channels_last)  # as the trainer runs it
+    model = to_memory_format(scored_model(config, dataset, seed, dev), torch.channels_last)  # as the trainer runs it
     return score_model(model, x.contiguous(memory_format=torch.channels_last), y, names)
 
 

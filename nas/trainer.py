@@ -13,18 +13,19 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nas.data import Dataset
+from nas.datasets import Dataset
 from nas.schedule import Schedule
 from spaces import NetworkConfig, build_model, complexity
 from spaces.errors import NasError
 
 Progress = Callable[[int, int, float], None]  # (step, total steps, mean loss of the epoch so far)
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
 
 
 class TrainingFailed(NasError, RuntimeError):
@@ -88,6 +89,21 @@ def use_bf16(precision: str, dev: torch.device) -> bool:
     return precision == "bf16"
 
 
+def resolve_precision(precision: str, device: str, threads: int) -> str:
+    """"fp32" or "bf16": what `precision` ("auto", "fp32", "bf16") means on `device` for a process of
+    `threads` torch threads. A command with several worker processes decides "auto" once with this (the
+    probe is a timing: each process deciding alone could mix precisions within one sweep)."""
+    if precision != "auto":
+        return precision
+    dev = resolve_device(device)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        return "bf16" if use_bf16("auto", dev) else "fp32"
+    finally:
+        torch.set_num_threads(before)
+
+
 _PROBES: dict[int, tuple[float, float]] = {}  # torch threads -> (fp32, bf16) seconds of the probe
 
 
@@ -102,10 +118,10 @@ def cpu_bf16_is_faster(margin: float = 0.9) -> bool:
 
         torch.manual_seed(0)
         model = build_model(get_config("regnetx_400mf").for_input(1, 10, small=True))
-        model = model.to(memory_format=torch.channels_last).train()
+        model = to_memory_format(model, torch.channels_last).train()
         x = torch.randn(64, 1, 28, 28).contiguous(memory_format=torch.channels_last)
         y = torch.randint(0, 10, (64,))
-        times = {False: [], True: []}
+        times: dict[bool, list[float]] = {False: [], True: []}
         for rep in range(3):
             for bf16 in (False, True):
                 start = time.perf_counter()
@@ -116,8 +132,16 @@ def cpu_bf16_is_faster(margin: float = 0.9) -> bool:
                 if rep:  # the first of each warms up kernels
                     times[bf16].append(time.perf_counter() - start)
         _PROBES[threads] = (min(times[False]), min(times[True]))
-    fp32, bf16 = _PROBES[threads]
-    return bf16 < margin * fp32
+    fp32_seconds, bf16_seconds = _PROBES[threads]
+    return bf16_seconds < margin * fp32_seconds
+
+
+def to_memory_format(model: ModuleT, memory_format: torch.memory_format) -> ModuleT:
+    """``model.to(memory_format=memory_format)`` (in place, returns `model`). Torch accepts the keyword, but
+    the overloads of ``Module.to`` in its type annotations leave it out, so the call goes through a reference
+    typed by its result only."""
+    move: Callable[..., ModuleT] = model.to
+    return move(memory_format=memory_format)
 
 
 def adapt_config(config: NetworkConfig, dataset: Dataset) -> NetworkConfig:
@@ -187,7 +211,7 @@ def train(config: NetworkConfig, dataset: Dataset, schedule: Schedule | None = N
     # paper's lr; families without residual branches get the same pycls init without it.
     model = build_model(cfg, zero_init_last=True).to(dev)
     memory_format = torch.channels_last if schedule.channels_last else torch.contiguous_format
-    model = model.to(memory_format=memory_format)
+    model = to_memory_format(model, memory_format)
     bf16 = use_bf16(schedule.precision, dev)
     pad = 4 if schedule.augment else 0
     train_data = DeviceData(data.train_x, data.train_y, data.mean, data.std, dev, pad)
@@ -225,7 +249,8 @@ def is_out_of_memory(e: BaseException) -> bool:
 
 def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
     """SGD parameter groups: weight decay on conv and linear weights, none on BN parameters and biases."""
-    decay, no_decay = [], []
+    decay: list[nn.Parameter] = []
+    no_decay: list[nn.Parameter] = []
     for p in model.parameters():
         (no_decay if p.ndim <= 1 else decay).append(p)
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]

@@ -1,4 +1,5 @@
-"""`nas zoo`: every named model that has reference figures, its exact analytic complexity beside them.
+"""The table of `nas zoo`: every named model that has reference figures, its exact analytic complexity beside
+them, as rows (zoo_rows), text (render_text) or Markdown (render_markdown). The command: nas/cli/zoo.py.
 
 It iterates the registries (`spaces.MODELS`, `spaces.zoo.FAMILIES` / `REFERENCES`), so each family that
 registers models and references shows up without changes here.
@@ -6,25 +7,9 @@ registers models and references shows up without changes here.
 
 from __future__ import annotations
 
-import argparse
-import json
 from typing import Any
 
 from spaces.errors import SpacesError, UnknownNameError
-
-
-def add_parsers(subparsers: argparse._SubParsersAction) -> None:
-    """Add the `zoo` subcommand (sets `func` to its handler)."""
-    p = subparsers.add_parser(
-        "zoo", help="the named models with reference figures: analytic params / flops / acts vs reference",
-        description="List every named model that has reference figures (the paper's or the shipping library's "
-        "params and flops): its exact analytic params, flops (multiply-adds) and acts at its native resolution, "
-        "the reference figures, the relative differences and the documented deviations.")
-    p.add_argument("--family", default=None, help="only this family (e.g. resnet, regnet)")
-    out = p.add_mutually_exclusive_group()
-    out.add_argument("--markdown", action="store_true", help="print a Markdown table (for the README)")
-    out.add_argument("--json", action="store_true", help="print a JSON list, one object per model")
-    p.set_defaults(func=cmd_zoo)
 
 
 def zoo_rows(family: str | None = None) -> list[dict[str, Any]]:
@@ -59,17 +44,6 @@ def zoo_rows(family: str | None = None) -> list[dict[str, Any]]:
 
 def _rel(value: int, ref: float | None) -> float | None:
     return None if not ref else (value - ref) / ref
-
-
-def cmd_zoo(args: argparse.Namespace) -> int:
-    rows = zoo_rows(args.family)
-    if args.json:
-        print(json.dumps(rows))
-    elif args.markdown:
-        print(render_markdown(rows))
-    else:
-        print(render_text(rows))
-    return 0
 
 
 COLUMNS = ("family", "model", "res", "params", "ref params", "diff", "flops", "ref flops", "diff", "acts", "note")

@@ -6,17 +6,22 @@
     398000000...
     >>> model = spaces.create_model("regnetx_400mf", num_classes=10)   # a torch.nn.Module
 
-Importing this package does not import torch; only `create_model` does.
+Importing this package registers the model zoo's families (`spaces.zoo`: their config kinds, named models
+and design spaces) and does not import torch; only `create_model` does. Submodules never import this
+package's `__init__`: each imports the submodule it needs. Every design space implements `DesignSpace`
+(spaces.design_space): `draw` for `sample`, `suggest(trial)` for a define-by-run search.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from spaces.complexity import Complexity, complexity, reference_complexity
+from spaces import zoo as zoo  # registers the zoo's families: config kinds, models, references, spaces
+from spaces.complexity import Complexity
 from spaces.config import AnyNetConfig, StageConfig, make_anynet
+from spaces.design_space import DesignSpace, SampleBatch, Suggester
 from spaces.errors import ConfigError, SamplingError, SpacesError, UnknownNameError
-from spaces.netconfig import NetworkConfig, build_model
+from spaces.netconfig import NetworkConfig, build_model, complexity, reference_complexity
 from spaces.registry import (
     MODELS,
     SPACES,
@@ -28,16 +33,16 @@ from spaces.registry import (
 )
 from spaces.regnet import RegNetParams
 from spaces.sampling import Band, SampleResult, sample
-from spaces.space import AnyNetSpace, DesignSpace, RegNetSpace
+from spaces.space import AnyNetSpace, RegNetSpace
 
 if TYPE_CHECKING:
     from torch import nn
 
 __all__ = [
     "MODELS", "SPACES", "AnyNetConfig", "AnyNetSpace", "Band", "Complexity", "ConfigError", "DesignSpace",
-    "NetworkConfig", "RegNetParams", "RegNetSpace", "SampleResult", "SamplingError", "SpacesError", "StageConfig",
-    "UnknownNameError", "build_model", "complexity", "create_model", "get_config", "get_space", "load_config",
-    "make_anynet", "reference_complexity", "register_model", "register_space", "sample",
+    "NetworkConfig", "RegNetParams", "RegNetSpace", "SampleBatch", "SampleResult", "SamplingError", "SpacesError",
+    "StageConfig", "Suggester", "UnknownNameError", "build_model", "complexity", "create_model", "get_config",
+    "get_space", "load_config", "make_anynet", "reference_complexity", "register_model", "register_space", "sample",
 ]
 
 

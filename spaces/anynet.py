@@ -1,12 +1,60 @@
-"""The AnyNet generator: a pure function from an AnyNetConfig to a torch module."""
+"""The AnyNet generator: a pure function from an AnyNet config to a torch module.
+
+`AnyNet` reads its config through `AnyNetBody`, the fields of spaces.config's `AnyNetConfig` it needs, so
+that this module (torch) and the config module (which builds through it) do not import each other.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 import torch
 from torch import nn
 
 from spaces.blocks import BLOCK_TYPES, Head, init_weights, make_stem
-from spaces.config import AnyNetConfig
+
+
+class StageBody(Protocol):
+    """One stage as `AnyNet` reads it (spaces.config.StageConfig)."""
+
+    @property
+    def depth(self) -> int: ...
+    @property
+    def width(self) -> int: ...
+    @property
+    def stride(self) -> int: ...
+    @property
+    def bottleneck(self) -> int: ...
+    @property
+    def group_width(self) -> int: ...
+
+
+class AnyNetBody(Protocol):
+    """What `AnyNet` reads of its config: an spaces.config.AnyNetConfig (validated, compatible widths)."""
+
+    @property
+    def stages(self) -> Sequence[StageBody]: ...
+    @property
+    def block(self) -> str: ...
+    @property
+    def se_ratio(self) -> float | None: ...
+    @property
+    def stem(self) -> str: ...
+    @property
+    def stem_width(self) -> int: ...
+    @property
+    def stem_kind(self) -> str: ...
+    @property
+    def in_channels(self) -> int: ...
+    @property
+    def num_classes(self) -> int: ...
+    @property
+    def head_dropout(self) -> float: ...
+
+    def options(self) -> dict[str, Any]:
+        """The block / stem / head options that differ from their defaults."""
+        ...
 
 
 class Stage(nn.Sequential):
@@ -21,7 +69,7 @@ class Stage(nn.Sequential):
 class AnyNet(nn.Module):
     """Stem, stages, head. ResNet-like, AnyNet and RegNet models are all instances of this body."""
 
-    def __init__(self, config: AnyNetConfig, zero_init_last: bool = False) -> None:
+    def __init__(self, config: AnyNetBody, zero_init_last: bool = False) -> None:
         super().__init__()
         self.config = config
         self.stem = make_stem(config.in_channels, config.stem_width, config.stem, config.stem_kind)

@@ -127,7 +127,7 @@ class ResBasicBlock(ResidualBlock):
         super().__init__(w_in, w_out, stride, proj_kernel, se_reduction)
         self.a = conv_bn(w_in, w_out, 3, stride)
         self.b = conv_bn(w_out, w_out, 3)
-        self.b[1].final_bn = True
+        mark_final_bn(self.b[1])
 
     def residual(self, x: torch.Tensor) -> torch.Tensor:
         return self.b(self.relu(self.a(x)))
@@ -152,7 +152,7 @@ class ResBottleneckBlock(ResidualBlock):
         self.b = conv_bn(w_b, w_mid, 3, s3, groups=w_b // group_width)
         self.se = SqueezeExcitation(w_mid, round(se_ratio * w_in)) if se_ratio else None
         self.c = conv_bn(w_mid, w_out, 1)
-        self.c[1].final_bn = True
+        mark_final_bn(self.c[1])
 
     def residual(self, x: torch.Tensor) -> torch.Tensor:
         x = self.relu(self.b(self.relu(self.a(x))))
@@ -176,6 +176,14 @@ class Head(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = torch.flatten(self.pool(x), 1)
         return self.fc(x if self.dropout is None else self.dropout(x))
+
+
+def mark_final_bn(bn: nn.Module) -> None:
+    """Mark `bn` as the last BN of a residual branch: `init_weights(..., zero_init_last=True)` zeroes it.
+
+    A plain Python attribute (not a parameter, buffer or submodule), so it is set as nn.Module itself sets
+    such values, with object.__setattr__: nn.Module.__setattr__ is typed for tensors and modules only."""
+    object.__setattr__(bn, "final_bn", True)
 
 
 def init_weights(module: nn.Module, zero_init_last: bool = False) -> None:

@@ -1,4 +1,10 @@
-"""Exact analytic complexity of AnyNet configs, without building the network.
+"""Exact analytic complexity, counted with array arithmetic, without building the network: the cost
+algebra (`Cost`, `Complexity`), the layers and AnyNet blocks, and whole AnyNet bodies (`network_cost`).
+
+This module knows no config class, so that every config module can count with it: `AnyNetConfig.analytic`
+(spaces.config) counts AnyNet configs with `network_cost`, the other families with these layer costs
+(spaces.layers, spaces.mbconv), and `spaces.complexity(cfg)` / `reference_complexity(cfg)`, which take any
+config, are in spaces.netconfig.
 
 Conventions (REFERENCE section 6): params = every learnable parameter (BN: 2 per channel);
 flops = multiply-adds of conv and linear layers (fvcore's per-operator conv + linear count; biases
@@ -16,16 +22,16 @@ resolutions), counts with Python ints (object arrays) instead.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
-from spaces.config import AnyNetConfig
 from spaces.errors import ConfigError
-from spaces.netconfig import NetworkConfig
+
+if TYPE_CHECKING:
+    from typing_extensions import TypeIs
 
 Resolution = int | tuple[int, int]
 REFERENCE_RESOLUTION = 224
@@ -215,7 +221,7 @@ def count_bound(se_ratio, stem_width, in_channels, num_classes, h, w, depth, wid
 def network_cost(block, se_ratio, stem, stem_width, in_channels, num_classes, resolution: Resolution,
                  depth, width, stride, bottleneck, group_width, stem_kind: str = "regnet",
                  opts: BlockOptions = DEFAULT_OPTIONS) -> Cost:
-    h, w = (resolution, resolution) if np.ndim(resolution) == 0 else resolution
+    h, w = (resolution, resolution) if _is_size(resolution) else resolution
     arrays = (depth, width, stride, bottleneck, group_width)
     if count_bound(se_ratio, stem_width, in_channels, num_classes, h, w, depth, width, opts) > INT64_MAX:
         # counts that could pass int64: Python ints throughout (object arrays), exact at any size
@@ -229,55 +235,14 @@ def network_cost(block, se_ratio, stem, stem_width, in_channels, num_classes, re
     return stem + body + linear(w_last, num_classes)
 
 
-def complexity(cfg: NetworkConfig, resolution: Resolution | None = None, in_channels: int | None = None,
-               num_classes: int | None = None, stem: str | None = None) -> Complexity:
-    """params, flops and acts of any network config at `resolution` (an int or (h, w); default: the
-    config's native resolution, 224 for AnyNet); channel/class overrides are optional, and `stem`
-    ("imagenet" or "small") swaps in the family's ImageNet or small-image stem."""
-    resolution = cfg.native_resolution if resolution is None else resolution
-    _check_resolution(resolution)
-    if isinstance(cfg, AnyNetConfig):
-        return anynet_complexity(cfg, resolution, in_channels, num_classes, stem)
-    if in_channels or num_classes or stem:
-        small = (stem == "small") if stem else False
-        if stem and stem not in ("small", "imagenet"):
-            raise ConfigError(f"unknown stem {stem!r}; valid: imagenet, small")
-        if stem is None:
-            cfg = cfg.replace(**{k: v for k, v in (("in_channels", in_channels), ("num_classes", num_classes)) if v})
-        else:
-            cfg = cfg.for_input(in_channels or cfg.in_channels, num_classes or cfg.num_classes, small)
-    return cfg.analytic(resolution)
+def _is_size(resolution: Resolution) -> TypeIs[int]:
+    """Whether `resolution` is one size for both sides (a scalar: a Python or numpy integer) rather than a
+    (height, width) pair."""
+    return np.ndim(resolution) == 0
 
 
-def anynet_complexity(cfg: AnyNetConfig, resolution: Resolution = REFERENCE_RESOLUTION,
-                      in_channels: int | None = None, num_classes: int | None = None,
-                      stem: str | None = None) -> Complexity:
-    _check_resolution(resolution)
-    stages = cfg.stages
-    arrays = [np.array([[getattr(s, f) for s in stages]], dtype=object)  # Python ints: any size; network_cost
-              for f in ("depth", "width", "stride", "bottleneck", "group_width")]  # makes them int64 if safe
-    opts = BlockOptions(cfg.se_reduction, cfg.stride_1x1, cfg.expand_3x3, cfg.proj_kernel)
-    cost = network_cost(cfg.block, cfg.se_ratio, stem or cfg.stem, cfg.stem_width,
-                        in_channels or cfg.in_channels, num_classes or cfg.num_classes, resolution,
-                        *arrays, stem_kind=cfg.stem_kind, opts=opts)
-    return Complexity(*(int(np.asarray(x).reshape(-1)[0]) for x in cost), resolution=resolution)
-
-
-def reference_complexity(cfg: NetworkConfig) -> Complexity:
-    """The paper's setting: 224x224 RGB, ImageNet stem, 1000 classes (other families: the network as
-    published, at its native resolution, e.g. 299 for Inception, 240 for EfficientNet-B1, 16 for LeNet)."""
-    if isinstance(cfg, AnyNetConfig):
-        return anynet_complexity(cfg, REFERENCE_RESOLUTION, in_channels=3, num_classes=1000, stem="imagenet")
-    # the published input of the family: its config class's defaults (3 x 1000 for ImageNet families, 1 x 10
-    # for LeNet), so a variant made by for_input(1, 10) still reports the published network's counts
-    defaults = {f.name: f.default for f in dataclasses.fields(cfg)  # type: ignore[arg-type]
-                if f.name in ("in_channels", "num_classes") and f.default is not dataclasses.MISSING}
-    cfg = cfg.for_input(defaults.get("in_channels", cfg.in_channels), defaults.get("num_classes", cfg.num_classes),
-                        small=False)
-    return cfg.analytic(cfg.native_resolution)
-
-
-def _check_resolution(resolution: Resolution) -> None:
-    values = (resolution,) if np.ndim(resolution) == 0 else tuple(resolution)
+def check_resolution(resolution: Resolution) -> None:
+    """Raise ConfigError unless `resolution` is a positive integer or a (height, width) pair of them."""
+    values = (resolution,) if _is_size(resolution) else tuple(resolution)
     if len(values) not in (1, 2) or any(isinstance(v, bool) or int(v) != v or v < 1 for v in values):
         raise ConfigError(f"resolution must be a positive integer or (height, width), got {resolution!r}")

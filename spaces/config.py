@@ -1,8 +1,10 @@
-"""Network configs: plain, frozen, JSON-serializable data.
+"""AnyNet configs: plain, frozen, JSON-serializable data, with their validation and exact complexity.
 
 An `AnyNetConfig` fully determines a network (stem, stages of identical blocks, head). ResNet-style,
 AnyNet and RegNet networks are all expressed with it; a RegNet is an AnyNet config whose stages come
-from the quantized-linear rule (see `spaces.regnet`).
+from the quantized-linear rule (see `spaces.regnet`). It follows the `NetworkConfig` protocol
+(spaces.netconfig): `analytic` counts it with spaces.complexity's array formulas, `build` hands it to
+the torch generator of spaces.anynet (imported only then: torch).
 """
 
 from __future__ import annotations
@@ -13,13 +15,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import numpy as np
+
 from spaces.compat import adjust_block_compatibility
+from spaces.complexity import BlockOptions, Complexity, Resolution, check_resolution, network_cost
 from spaces.errors import ConfigError
+from spaces.records import OPTION_DEFAULTS, RECORD_KEYS, config_key
 
 if TYPE_CHECKING:
     from torch import nn
-
-    from spaces.complexity import Complexity, Resolution
 
 BLOCKS = {
     "V": "vanilla block: 3x3 conv, BN, ReLU, 3x3 conv, BN, ReLU (no residual)",
@@ -38,18 +42,6 @@ STEM_KINDS = {
     "deep": "3x3 convs stride 2 (stem_width/2), 1 (stem_width/2), 1 (stem_width), each + BN + ReLU, "
             "+ 3x3 max-pool stride 2, ceil mode (SENet-154)",
 }
-# Block and head options beyond the AnyNet paper's, with their defaults: a config with the defaults
-# serializes exactly as before these options existed (stored studies hash config dicts).
-OPTION_DEFAULTS: dict[str, Any] = {
-    "stem_kind": "regnet",   # see STEM_KINDS
-    "se_reduction": None,    # SE on the block output (after the last BN), width w_out // se_reduction (SENet)
-    "stride_1x1": False,     # X: stride on the first 1x1 conv instead of the 3x3 (Caffe / SE-ResNet)
-    "expand_3x3": False,     # X: the 3x3 group conv widens w_b to the block width (SENet-154)
-    "proj_kernel": 1,        # kernel of strided projection shortcuts (1 or 3); stride-1 ones stay 1x1
-    "head_dropout": 0.0,     # dropout before the classifier (no effect on complexity)
-}
-# Keys of a sampled record that describe it rather than the network; accepted and ignored on input.
-RECORD_KEYS = frozenset({"space", "params", "flops", "acts", "resolution", "regnet", "name", "index", "kind"})
 
 
 @dataclass(frozen=True)
@@ -105,12 +97,20 @@ class AnyNetConfig:
         return 224 if self.stem == "imagenet" else 32
 
     def analytic(self, resolution: Resolution) -> Complexity:
-        from spaces.complexity import anynet_complexity
-
-        return anynet_complexity(self, resolution)
+        """Exact counts at `resolution` with the array formulas of spaces.complexity (`network_cost`)."""
+        check_resolution(resolution)
+        depth, width, stride, bottleneck, group_width = (
+            np.array([[getattr(s, f) for s in self.stages]], dtype=object)  # Python ints: any size; int64 when safe
+            for f in ("depth", "width", "stride", "bottleneck", "group_width"))
+        opts = BlockOptions(self.se_reduction, self.stride_1x1, self.expand_3x3, self.proj_kernel)
+        cost = network_cost(self.block, self.se_ratio, self.stem, self.stem_width, self.in_channels,
+                            self.num_classes, resolution, depth, width, stride, bottleneck, group_width,
+                            stem_kind=self.stem_kind, opts=opts)
+        params, flops, acts = (int(np.asarray(x).reshape(-1)[0]) for x in cost)
+        return Complexity(params, flops, acts, resolution=resolution)
 
     def build(self, zero_init_last: bool = False) -> nn.Module:
-        from spaces.anynet import AnyNet
+        from spaces.anynet import AnyNet  # torch, only when a model is built
 
         return AnyNet(self, zero_init_last=zero_init_last)
 
@@ -132,13 +132,9 @@ class AnyNetConfig:
         """The block / stem / head options (OPTION_DEFAULTS) that differ from their defaults."""
         return {k: getattr(self, k) for k, v in OPTION_DEFAULTS.items() if getattr(self, k) != v}
 
-    def key(self) -> tuple:
-        """Hashable identity of the network (used to drop duplicate samples)."""
-        stages = tuple(dataclasses.astuple(s) for s in self.stages)
-        base = (self.block, self.se_ratio, self.stem, self.stem_width, self.in_channels,
-                self.num_classes, stages)
-        options = self.options()
-        return (*base, tuple(sorted(options.items()))) if options else base
+    def key(self) -> str:
+        """Identity of the network (spaces.records.config_key of its dict): drops duplicate samples."""
+        return config_key(self.to_dict())
 
     def replace(self, **changes: Any) -> AnyNetConfig:
         return dataclasses.replace(self, **changes)

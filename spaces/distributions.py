@@ -6,21 +6,36 @@ lowest grid value also takes the mass below it (depth in [1, 16]: P(1) = log 2 /
 such distribution is written out exactly as probabilities over its grid, which also makes exact sampling
 under ordering constraints possible. The rule this project used before (round(exp(U[log lo, log hi]) / q)
 * q) stays available as `rule="round"`, never the default.
+
+A grid is also asked of an Optuna trial, one named parameter at a time (`Discrete.suggest`,
+`Discrete.suggest_nondecreasing`; the trial is a spaces.design_space.Suggester), with the helpers they
+share (`snap`, `int_if_whole`) and `numpy_to_python` for drawn values.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import numpy as np
 
+if TYPE_CHECKING:
+    from spaces.design_space import Suggester
+
+# What a grid holds: numbers (the AnyNet / RegNet grids, widths, ratios), or for the zoo's family spaces any
+# field value: names (str), flags (bool) and tuples such as depth layouts.
+GridValue = float | str | tuple[Any, ...]
+V = TypeVar("V", bound=GridValue)
+
 
 @dataclass(frozen=True)
-class Discrete:
-    """A distribution over a finite grid of values."""
+class Discrete(Generic[V]):
+    """A distribution over a finite grid of values (numeric unless made by `choice` over other values)."""
 
-    values: tuple[float, ...]
+    values: tuple[V, ...]
     probs: tuple[float, ...]
     kind: str = "choice"
 
@@ -64,13 +79,62 @@ class Discrete:
             lower = idx
         return np.asarray(self.values)[out]
 
+    def suggest(self: Discrete[float], trial: Suggester, name: str) -> int | float:
+        """One value of this (numeric) grid from `trial`'s parameter `name`: a log-uniform grid as a
+        log-scale float snapped to the nearest grid value (the quantized log-uniform, when the trial samples
+        at random), consecutive integers as an int, any other grid as a categorical over its values; a
+        one-value grid asks nothing."""
+        values = sorted(self.values)
+        if len(values) == 1:
+            return int_if_whole(values[0])
+        if self.kind == "log-uniform" and values[0] > 0:
+            return int_if_whole(snap(values, trial.suggest_float(name, values[0], values[-1], log=True)))
+        if values == list(range(int(values[0]), int(values[-1]) + 1)):
+            return trial.suggest_int(name, int(values[0]), int(values[-1]))
+        picked = trial.suggest_categorical(name, [int_if_whole(v) for v in values])
+        return int_if_whole(picked)  # type: ignore[arg-type]  # one of the numbers offered
+
+    def suggest_nondecreasing(self: Discrete[float], trial: Suggester, name: str, length: int) -> list[int | float]:
+        """`length` non-decreasing values of this (numeric) grid from `trial`, kept in order by construction:
+        value i is the parameter ``{name}_{i}_u`` in [0, 1] (i from 1), placed at the quantile
+        1 - (1 - u)^(1 / m) of the range left above value i-1 (m = values not yet placed; log scale for a
+        log-uniform grid), then snapped to the grid. Uniform u's give exactly the sorted draws of the grid's
+        range (the order statistics), so a trial sampling at random explores like `sample_nondecreasing`,
+        while each parameter keeps to one position."""
+        values = sorted(self.values)
+        log = self.kind == "log-uniform" and values[0] > 0
+        low, high = (math.log(values[0]), math.log(values[-1])) if log else (0.0, float(len(values)))
+        pos, out = low, []
+        for i in range(length):
+            u = trial.suggest_float(f"{name}_{i + 1}_u", 0.0, 1.0)
+            pos += (1.0 - (1.0 - u) ** (1.0 / (length - i))) * (high - pos)
+            out.append(int_if_whole(snap(values, math.exp(pos)) if log else values[min(int(pos), len(values) - 1)]))
+        return out
+
     def describe(self) -> str:
         v = self.values
         return f"{self.kind} over {{{', '.join(_fmt(x) for x in v)}}}" if len(v) <= 8 else \
             f"{self.kind} in [{_fmt(v[0])}, {_fmt(v[-1])}] ({len(v)} values)"
 
 
-def _fmt(x: float | tuple | str) -> str:
+def snap(values: Sequence[float], x: float) -> float:
+    """The value of the sorted grid `values` nearest to x (the lower one on a tie; monotone in x)."""
+    i = bisect.bisect_left(values, x)
+    candidates = [values[j] for j in (i - 1, i) if 0 <= j < len(values)]
+    return min(candidates, key=lambda v: abs(v - x))
+
+
+def int_if_whole(v: float) -> int | float:
+    """v as an int when it is a whole number, else as a float (grid values as JSON and Optuna want them)."""
+    return int(v) if float(v).is_integer() else float(v)
+
+
+def numpy_to_python(x: Any) -> Any:
+    """A numpy scalar (as drawn by `Discrete.sample`) as the Python value it holds; anything else as is."""
+    return x.item() if isinstance(x, np.generic) else x
+
+
+def _fmt(x: GridValue) -> str:
     if isinstance(x, tuple):
         return "(" + ", ".join(_fmt(v) for v in x) + ")"
     if isinstance(x, str | bool):
@@ -78,7 +142,7 @@ def _fmt(x: float | tuple | str) -> str:
     return str(int(x)) if float(x).is_integer() else f"{x:g}"
 
 
-def choice(values: tuple[float, ...]) -> Discrete:
+def choice(values: tuple[V, ...]) -> Discrete[V]:
     """Uniform over the values."""
     return Discrete(tuple(values), tuple([1.0 / len(values)] * len(values)))
 
@@ -86,7 +150,7 @@ def choice(values: tuple[float, ...]) -> Discrete:
 LOG_UNIFORM_RULES = ("pycls", "round")
 
 
-def log_uniform(low: float, high: float, q: float, rule: str = "pycls") -> Discrete:
+def log_uniform(low: float, high: float, q: float, rule: str = "pycls") -> Discrete[float]:
     """Quantized log-uniform over the grid low, low + q, ..., high, as exact grid probabilities.
 
     rule "pycls" (the default, `pycls.sweep.random.log_uniform`): f log-uniform on (low - q*, high] with
@@ -111,7 +175,7 @@ def log_uniform(low: float, high: float, q: float, rule: str = "pycls") -> Discr
     return Discrete(values, probs, kind="log-uniform")
 
 
-def power2_or_log_uniform(low: int, high: int, q: int) -> Discrete:
+def power2_or_log_uniform(low: int, high: int, q: int) -> Discrete[float]:
     """pycls' `power2_or_log_uniform` (its RegNet group-width sampler), as exact grid probabilities.
 
     A power of two 2^k is drawn uniformly over low <= 2^k <= high; one below q is kept, otherwise the
@@ -126,7 +190,7 @@ def power2_or_log_uniform(low: int, high: int, q: int) -> Discrete:
     return Discrete(values, probs, kind="power-of-2-or-log-uniform")
 
 
-def uniform_int(low: int, high: int) -> Discrete:
+def uniform_int(low: int, high: int) -> Discrete[float]:
     return Discrete(tuple(range(low, high + 1)), tuple([1.0 / (high - low + 1)] * (high - low + 1)),
                     kind="uniform")
 

@@ -2,8 +2,10 @@
 
 A `FamilySpace` samples each named parameter of a base config from a discrete distribution (or a
 per-field function of the rng for structured values), builds the configs and counts them exactly with
-the config's own analytic complexity. It plugs into `spaces.sample` like the AnyNet spaces: the sampler
-draws `batch` candidates at a time, rejects by complexity band and drops duplicates.
+the config's own analytic complexity. It implements the `DesignSpace` interface (spaces.design_space) like
+the AnyNet spaces: `spaces.sample` draws `batch` candidates at a time (a `ConfigBatch`), rejects by
+complexity band and drops duplicates; `suggest` asks an Optuna trial for one config (`nas search`), one
+categorical per parameter (`suggest_choice`).
 
     FamilySpace("resnext", "ResNeXt around the paper's settings", base=get_config("resnext50_32x4d"),
                 params={"cardinality": choice((8, 16, 32, 64)), "base_width": choice((2, 4, 8))})
@@ -20,15 +22,15 @@ from typing import Any, ClassVar
 import numpy as np
 
 from spaces.complexity import REFERENCE_RESOLUTION, Cost, Resolution
-from spaces.distributions import Discrete
+from spaces.design_space import DesignSpace, Suggester
+from spaces.distributions import Discrete, numpy_to_python
 from spaces.errors import ConfigError
 from spaces.netconfig import NetworkConfig
-from spaces.space import DesignSpace
 
 
 @dataclass
 class ConfigBatch:
-    """Sampled configs with the Candidates interface `spaces.sample` uses."""
+    """Sampled configs: a SampleBatch (spaces.design_space), as `spaces.sample` uses it."""
 
     configs: list[NetworkConfig]
     resolution: int
@@ -44,7 +46,7 @@ class ConfigBatch:
         """Complexity of each config; by default as published (its own channels and classes, the
         ImageNet-size network at the space's resolution)."""
         res = self.resolution if resolution is None else resolution
-        memo: dict[tuple, tuple[int, int, int]] = {}
+        memo: dict[str, tuple[int, int, int]] = {}
         rows = []
         for cfg in self.configs:
             key = cfg.key()
@@ -94,7 +96,7 @@ class FamilySpace(DesignSpace):
             raise ConfigError(f"space {self.name}: {type(self.base).__name__} has no field(s) {sorted(bad)}")
 
     @property
-    def reference_resolution(self) -> int:  # type: ignore[override]
+    def reference_resolution(self) -> int:
         return self.resolution or self.base.native_resolution
 
     @property
@@ -114,7 +116,7 @@ class FamilySpace(DesignSpace):
         configs = []
         invalid, example = 0, None
         for i in range(n):
-            values = {k: _plain(v[i]) for k, v in columns.items()}
+            values = {k: numpy_to_python(v[i]) for k, v in columns.items()}
             values.update({k: f(values) for k, f in self.derived.items()})
             try:
                 configs.append(self.base.replace(**values))
@@ -123,24 +125,23 @@ class FamilySpace(DesignSpace):
                 example = example or str(e)
         return ConfigBatch(configs, self.reference_resolution, invalid=invalid, invalid_example=example)
 
-    def suggest(self, trial: Any) -> NetworkConfig:
-        """Define-by-run for `nas search`: one categorical suggestion per parameter (structured values
-        such as depth layouts are suggested by their label, since Optuna's choices must be plain)."""
+    def suggest(self, trial: Suggester) -> NetworkConfig:
+        """Define-by-run for `nas search`: one categorical suggestion per parameter, named as the field
+        (structured values such as depth layouts are suggested by their label, since Optuna's choices must
+        be plain); invalid combinations raise ConfigError, as `draw` drops them."""
         values = {k: suggest_choice(trial, k, d.values) for k, d in self.params.items()}
         values.update({k: f(values) for k, f in self.derived.items()})
         return self.base.replace(**values)
 
 
-def suggest_choice(trial: Any, name: str, choices: Sequence[Any]) -> Any:
-    plain = [_plain(v) for v in choices]
+def suggest_choice(trial: Suggester, name: str, choices: Sequence[Any]) -> Any:
+    """One of `choices` from `trial`'s categorical parameter `name`: plain values (None, bool, int, float,
+    str) as themselves, others (tuples, ...) by their str as label."""
+    plain = [numpy_to_python(v) for v in choices]
     if all(v is None or isinstance(v, bool | int | float | str) for v in plain):
         return trial.suggest_categorical(name, plain)
     labels = {str(v): v for v in plain}
-    return labels[trial.suggest_categorical(name, list(labels))]
-
-
-def _plain(x: Any) -> Any:
-    return x.item() if isinstance(x, np.generic) else x
+    return labels[str(trial.suggest_categorical(name, list(labels)))]
 
 
 __all__ = ["REFERENCE_RESOLUTION", "ConfigBatch", "FamilySpace"]

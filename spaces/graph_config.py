@@ -21,25 +21,31 @@ Everything else (analytic complexity, building, (de)serialization, input adaptat
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self
 
 from spaces.complexity import Complexity, Resolution
 from spaces.errors import ConfigError
 from spaces.layers import Node, count_graph
 from spaces.netconfig import register_kind
+from spaces.records import RECORD_KEYS, config_key
 
 if TYPE_CHECKING:
     from torch import nn
 
-# Keys of a sampled record that describe it rather than the network; accepted and ignored on input.
-RECORD_KEYS = frozenset({"space", "params", "flops", "acts", "resolution", "name", "index", "kind"})
+
+
+class ConfigClass(Protocol):
+    """A config class as `config_fields` and `construct` use it: a dataclass with a `kind`."""
+
+    kind: ClassVar[str]
+    __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]
 
 
 class GraphConfig:
     """Mixin for frozen dataclasses; see the module docstring."""
 
+    __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]  # set by @dataclass on each subclass
     kind: ClassVar[str] = ""
     native_size: ClassVar[int] = 224  # the ImageNet input size of the family
     in_channels: int
@@ -57,7 +63,7 @@ class GraphConfig:
     def analytic(self, resolution: Resolution) -> Complexity:
         h, w = (resolution, resolution) if isinstance(resolution, int) else resolution
         cost, _ = count_graph(self.graph(), (self.in_channels, h, w))
-        return Complexity(cost.params, cost.flops, cost.acts, resolution)
+        return Complexity(int(cost.params), int(cost.flops), int(cost.acts), resolution)
 
     def build(self, zero_init_last: bool = False) -> nn.Module:
         from spaces.blocks import init_weights
@@ -66,23 +72,24 @@ class GraphConfig:
         model.apply(lambda m: init_weights(m, zero_init_last))  # pycls' init, as every family
         return model
 
-    def key(self) -> tuple:
-        return (self.kind, json.dumps(self.to_dict(), sort_keys=True))
+    def key(self) -> str:
+        """Identity of the network (spaces.records.config_key of its dict)."""
+        return config_key(self.to_dict())
 
-    def replace(self, **changes: Any) -> GraphConfig:
-        return dataclasses.replace(self, **changes)  # type: ignore[type-var]
+    def replace(self, **changes: Any) -> Self:
+        return dataclasses.replace(self, **changes)
 
-    def for_input(self, in_channels: int, num_classes: int, small: bool) -> GraphConfig:
+    def for_input(self, in_channels: int, num_classes: int, small: bool) -> Self:
         return self.replace(in_channels=in_channels, num_classes=num_classes, small=small)
 
     def describe(self) -> str:
-        fields = [f"{f.name}={getattr(self, f.name)}" for f in dataclasses.fields(self)  # type: ignore[arg-type]
+        fields = [f"{f.name}={getattr(self, f.name)}" for f in dataclasses.fields(self)
                   if f.name not in ("in_channels", "num_classes", "small")]
         return f"{self.kind} ({', '.join(fields)})"
 
     def to_dict(self) -> dict[str, Any]:
         out = {"kind": self.kind}
-        out.update(_plain(dataclasses.asdict(self)))  # type: ignore[call-overload]
+        out.update(_tuples_to_lists(dataclasses.asdict(self)))
         return out
 
     @classmethod
@@ -91,7 +98,7 @@ class GraphConfig:
         return construct(cls, kwargs)
 
 
-def config_fields(cls: type, data: Mapping[str, Any]) -> dict[str, Any]:
+def config_fields(cls: type[ConfigClass], data: Mapping[str, Any]) -> dict[str, Any]:
     """The entries of a config dict that are fields of `cls` (a frozen dataclass with a `kind`); record
     keys (space, params, ...) are ignored, anything else is an error naming the valid keys."""
     if not isinstance(data, Mapping):
@@ -103,7 +110,7 @@ def config_fields(cls: type, data: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in data.items() if k in fields}
 
 
-def construct(cls: type, kwargs: Mapping[str, Any]) -> Any:
+def construct(cls: type[ConfigClass], kwargs: Mapping[str, Any]) -> Any:
     """cls(**kwargs) with a wrong-typed or missing argument reported as a ConfigError."""
     try:
         return cls(**kwargs)
@@ -111,11 +118,12 @@ def construct(cls: type, kwargs: Mapping[str, Any]) -> Any:
         raise ConfigError(f"{cls.kind}: {e}") from None
 
 
-def _plain(x: Any) -> Any:
+def _tuples_to_lists(x: Any) -> Any:
+    """Tuples (and lists), also inside lists and dicts, as the JSON lists a config dict holds."""
     if isinstance(x, tuple | list):
-        return [_plain(v) for v in x]
+        return [_tuples_to_lists(v) for v in x]
     if isinstance(x, dict):
-        return {k: _plain(v) for k, v in x.items()}
+        return {k: _tuples_to_lists(v) for k, v in x.items()}
     return x
 
 

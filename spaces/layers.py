@@ -7,7 +7,8 @@ analytic complexity needs no torch; `build` turns the same tree into modules, so
 Conventions as in `spaces.complexity`: params = learnable parameters (BN: 2 per channel); flops =
 multiply-adds of conv and linear layers; acts = output elements of conv and linear layers. Counts are Python
 ints (a node's sizes are made Python ints first, even when a config holds numpy ints), so they are exact at
-any size and never wrap.
+any size and never wrap. `out_size` is the window arithmetic the nodes share (PyTorch's output size of a
+conv or pool), public for families that define nodes of their own (LeNet's).
 
     net = Seq((conv_bn_act(64, 7, stride=2), Pool("max", 3, 2, 1), GlobalPool(), Flatten(), Linear(1000)))
     cost, shape = net.count((3, 224, 224))
@@ -34,7 +35,9 @@ def _pair(x: Pair) -> tuple[int, int]:
     return (int(x[0]), int(x[1])) if isinstance(x, tuple | list) else (int(x), int(x))
 
 
-def _out_size(size: int, k: int, stride: int, pad: int, ceil_mode: bool = False, dilation: int = 1) -> int:
+def out_size(size: int, k: int, stride: int, pad: int, ceil_mode: bool = False, dilation: int = 1) -> int:
+    """Output size along one axis of a k-wide window (conv or pool) with this stride, padding, dilation and
+    ceil mode, as PyTorch computes it; ConfigError when the input is too small for one window."""
     span = size + 2 * pad - dilation * (k - 1) - 1
     out = (-(-span // stride) if ceil_mode else span // stride) + 1
     if ceil_mode and (out - 1) * stride >= size + pad:  # PyTorch: the last window must start inside
@@ -72,7 +75,7 @@ class Conv(Node):
         ph, pw = (kh // 2, kw // 2) if self.padding is None else _pair(self.padding)
         if c % self.groups or self.out % self.groups:
             raise ConfigError(f"conv with {self.groups} groups needs channels divisible by it: {c} -> {self.out}")
-        return c, (kh, kw), (sh, sw), (ph, pw), (_out_size(h, kh, sh, ph), _out_size(w, kw, sw, pw))
+        return c, (kh, kw), (sh, sw), (ph, pw), (out_size(h, kh, sh, ph), out_size(w, kw, sw, pw))
 
     def count(self, shape: Shape) -> tuple[Cost, Shape]:
         c, (kh, kw), _, _, (oh, ow) = self._geometry(shape)
@@ -136,7 +139,7 @@ class Pool(Node):
         c, h, w = shape
         (kh, kw), (ph, pw) = _pair(self.k), _pair(self.padding)
         sh, sw = _pair(self.stride if self.stride is not None else self.k)
-        return c, _out_size(h, kh, sh, ph, self.ceil_mode), _out_size(w, kw, sw, pw, self.ceil_mode)
+        return c, out_size(h, kh, sh, ph, self.ceil_mode), out_size(w, kw, sw, pw, self.ceil_mode)
 
     def count(self, shape: Shape) -> tuple[Cost, Shape]:
         return ZERO, self._out(shape)
@@ -266,7 +269,8 @@ class Concat(Node):
     branches: tuple[Node, ...]
 
     def count(self, shape: Shape) -> tuple[Cost, Shape]:
-        total, shapes = ZERO, []
+        shapes: list[Shape] = []
+        total = ZERO
         for b in self.branches:
             cost, out = b.count(shape)
             total, shapes = total + cost, [*shapes, out]

@@ -20,7 +20,8 @@ A stage is written compactly, like the reference code's block strings:
     mb3_k5_s2_c40_n3_se0.25_relu   ... with ReLU in place of the network's activation
 
 The network is a `spaces.layers` graph, so the analytic params / flops / acts and the built module come
-from the same description (`GraphConfig`).
+from the same description (`GraphConfig`). `MBConvSpace` is the MnasNet-style design space over a base
+layout (a `DesignSpace`, spaces.design_space: `draw` for sampling, `suggest` for `nas search`).
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from spaces.complexity import ZERO, Complexity, Cost, Resolution
-from spaces.distributions import choice
+from spaces.design_space import DesignSpace, Suggester
+from spaces.distributions import choice, numpy_to_python
 from spaces.errors import ConfigError
 from spaces.family_space import ConfigBatch
 from spaces.graph_config import GraphConfig, config_fields, construct, register_graph_kind
@@ -54,7 +56,6 @@ from spaces.layers import (
     conv_bn_act,
     count_graph,
 )
-from spaces.space import DesignSpace
 
 if TYPE_CHECKING:
     from torch import nn
@@ -75,7 +76,7 @@ def make_divisible(value: float, divisor: int = 8, min_value: int | None = None)
     return int(new)
 
 
-def _num(x: float) -> int | float:
+def _num(x: float | str) -> int | float:
     x = float(x)
     return int(x) if x.is_integer() else x
 
@@ -329,7 +330,7 @@ class MBConvConfig(GraphConfig):
         (zero-initialized with zero_init_last, so residual blocks start as identities)."""
         from torch import nn
 
-        from spaces.blocks import init_weights
+        from spaces.blocks import init_weights, mark_final_bn
         from spaces.layer_modules import ResidualModule
 
         model = self.graph().build((self.in_channels, self.native_resolution, self.native_resolution))
@@ -337,7 +338,7 @@ class MBConvConfig(GraphConfig):
             if isinstance(module, ResidualModule):
                 bns = [m for m in module.body.modules() if isinstance(m, nn.BatchNorm2d)]
                 if bns:
-                    bns[-1].final_bn = True
+                    mark_final_bn(bns[-1])
         model.apply(lambda m: init_weights(m, zero_init_last))
         return model
 
@@ -379,7 +380,8 @@ class MBConvConfig(GraphConfig):
 
 def mbconv(stages: Sequence[str | Mapping[str, Any] | MBStage], **kwargs: Any) -> MBConvConfig:
     """An MBConvConfig from stage specs, e.g. mbconv(["mb1_k3_s1_c16_n1_se0.25", ...], stem_width=32)."""
-    return MBConvConfig(stages=tuple(stages), **kwargs)
+    parsed = tuple(MBStage.parse(s, f"mbconv stage {i}") for i, s in enumerate(stages, 1))
+    return MBConvConfig(stages=parsed, **kwargs)
 
 
 # --- the MnasNet-style factorized hierarchical space over B0's stages -------------------------------
@@ -413,7 +415,7 @@ class MBConvSpace(DesignSpace):
     default_flops_band: ClassVar[tuple[float, float] | None] = (360e6, 400e6)  # around B0's 0.39 GF at 224
 
     @property
-    def reference_resolution(self) -> int:  # type: ignore[override]
+    def reference_resolution(self) -> int:
         return self.base.resolution
 
     def choices(self, i: int) -> dict[str, tuple]:
@@ -438,7 +440,7 @@ class MBConvSpace(DesignSpace):
         return out
 
     def make(self, values: Sequence[Mapping[str, Any]]) -> MBConvConfig:
-        stages = [dataclasses.replace(s, **{k: _plain(v) for k, v in vals.items()})
+        stages = [dataclasses.replace(s, **{k: numpy_to_python(v) for k, v in vals.items()})
                   for s, vals in zip(self.base.stages, values, strict=True)]
         return self.base.replace(stages=tuple(stages))
 
@@ -449,15 +451,11 @@ class MBConvSpace(DesignSpace):
         configs = [self.make([{k: col[j] for k, col in stage.items()} for stage in per_stage]) for j in range(n)]
         return ConfigBatch(configs, self.reference_resolution)  # type: ignore[arg-type]
 
-    def suggest(self, trial: Any) -> MBConvConfig:
+    def suggest(self, trial: Suggester) -> MBConvConfig:
         """Define-by-run for `nas search`: one categorical per stage and choice (block_1, expand_1, ...)."""
         values = [{k: trial.suggest_categorical(f"{k}_{i + 1}", list(v)) for k, v in self.choices(i).items()}
                   for i in range(len(self.base.stages))]
         return self.make(values)
-
-
-def _plain(x: Any) -> Any:
-    return x.item() if isinstance(x, np.generic) else x
 
 
 __all__ = ["B0_STAGES", "BLOCK_TYPES", "DropPath", "MBConvConfig", "MBConvSpace", "MBStage", "efficientnet_b0",

@@ -1,4 +1,9 @@
-"""Registries of named design spaces and named models, with lookups that fail helpfully."""
+"""Registries of named design spaces and named models, with lookups that fail helpfully.
+
+The registries hold the AnyNet and RegNet spaces and the published RegNets; the model zoo's families
+(spaces.zoo) add theirs when imported, which the package (`import spaces`) does: this module does not
+import the zoo, the zoo imports it.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +11,26 @@ import difflib
 import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from spaces.config import AnyNetConfig
+from spaces.design_space import DesignSpace
 from spaces.errors import ConfigError, UnknownNameError
 from spaces.netconfig import CONFIG_KINDS, NetworkConfig, config_kind, register_kind
 from spaces.regnet import PUBLISHED, RegNetParams
-from spaces.space import AnyNetSpace, DesignSpace, RegNetSpace
+from spaces.space import AnyNetSpace, RegNetSpace
 
-_ANYNET_STEPS = [
+
+class _Constraints(TypedDict, total=False):
+    """The AnyNetSpace constraints of one step A-E of the AnyNet paper."""
+
+    shared_bottleneck: bool
+    shared_group_width: bool
+    increasing_widths: bool
+    increasing_depths: bool
+
+
+_ANYNET_STEPS: list[tuple[str, _Constraints, float, str]] = [
     # suffix, constraints, paper size (Table 1), one-line description
     ("a", {}, 1.8e18, "unconstrained: per-stage depth, width, bottleneck ratio and group width"),
     ("b", {"shared_bottleneck": True}, 6.8e16, "A with one bottleneck ratio shared by all stages"),
@@ -44,7 +60,7 @@ def _builtin_spaces() -> dict[str, DesignSpace]:
 
 SPACES: dict[str, DesignSpace] = _builtin_spaces()
 MODELS: dict[str, Callable[[], NetworkConfig]] = {
-    name: (lambda p=params: p.to_anynet()) for name, params in PUBLISHED.items()
+    name: params.to_anynet for name, params in PUBLISHED.items()
 }
 
 
@@ -211,6 +227,3 @@ def _unknown(what: str, name: str, table: Mapping[str, Any], extra: str = "", se
     hint = f" Did you mean {', '.join(close)}?" if close else ""
     listing = f"Valid: {', '.join(table)}" if len(table) <= 30 or not see else f"{len(table)} named {what}s: see {see}"
     return f"unknown {what} {name!r}.{hint} {listing}" + (f"; {extra}" if extra else "")
-
-
-import spaces.zoo  # noqa: E402,F401  (registers the zoo's families: kinds, models, references, spaces)

@@ -2,23 +2,26 @@
 
 Candidates are drawn in fixed-size batches from one numpy Generator, so a seed always yields the same
 sequence and the first k of n samples do not depend on n. Accepted candidates keep their draw order.
+The sampler works with any space through the `DesignSpace` and `SampleBatch` interfaces
+(spaces.design_space): `space.batch` candidates a draw, `stale_batches`, `record_resolution`, and the
+analytic bounds of spaces.bounds.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from spaces.complexity import REFERENCE_RESOLUTION
+from spaces.bounds import complexity_bounds
+from spaces.design_space import DesignSpace, SampleBatch
 from spaces.errors import ConfigError, SamplingError
-from spaces.space import Candidates, DesignSpace
+from spaces.records import make_record
 
-BATCH = 8192
 DEFAULT_MAX_CANDIDATES = 20_000_000
 METRICS = ("params", "flops", "acts")
 
@@ -86,11 +89,11 @@ def sample(space: DesignSpace, n: int, seed: int = 0, bands: list[Band] | None =
     start = time.perf_counter()
     rng = np.random.default_rng(seed)
     records: list[dict[str, Any]] = []
-    seen: set[bytes] = set()
+    seen: set[Hashable] = set()
     tried = in_band = duplicates = 0
     lo_seen = {m: math.inf for m in METRICS}
     hi_seen = {m: -math.inf for m in METRICS}
-    stale_limit = getattr(space, "stale_batches", None)  # small finite spaces: stop once nothing new comes
+    stale_limit = space.stale_batches  # small finite spaces: stop once nothing new comes
     stale = invalid = 0
     example: str | None = None
     while len(records) < n:
@@ -101,15 +104,15 @@ def sample(space: DesignSpace, n: int, seed: int = 0, bands: list[Band] | None =
             raise SamplingError(_infeasible(space, n, len(records), tried, bands, lo_seen, hi_seen,
                                             exhausted=tried < max_candidates))
         found = len(records)
-        size = getattr(space, "batch", BATCH)  # family spaces count each candidate's graph: smaller batches
+        size = space.batch  # family spaces count each candidate's graph: smaller batches
         tried += size
         batch = space.draw(rng, size)
-        invalid += getattr(batch, "invalid", 0)
-        example = example or getattr(batch, "invalid_example", None)
+        invalid += batch.invalid
+        example = example or batch.invalid_example
         if not len(batch):  # every draw invalid: a stale batch too, or such a space would run to the limit
             stale += 1
             continue
-        cost = dict(zip(METRICS, batch.cost(), strict=True))
+        cost = {m: np.asarray(c) for m, c in zip(METRICS, batch.cost(), strict=True)}  # arrays of len(batch)
         for m in METRICS:
             lo_seen[m] = min(lo_seen[m], float(cost[m].min()))
             hi_seen[m] = max(hi_seen[m], float(cost[m].max()))
@@ -133,14 +136,10 @@ def sample(space: DesignSpace, n: int, seed: int = 0, bands: list[Band] | None =
     return SampleResult(records, tried, in_band, duplicates, time.perf_counter() - start, bands)
 
 
-def _record(space: DesignSpace, kept: Candidates, j: int, cost: dict[str, int], index: int) -> dict:
+def _record(space: DesignSpace, kept: SampleBatch, j: int, cost: dict[str, int], index: int) -> dict:
     cfg = kept.config(j)
-    resolution = getattr(space, "reference_resolution", REFERENCE_RESOLUTION)
-    if getattr(space, "per_config_resolution", False):  # e.g. MobileNet's resolution multiplier
-        resolution = cfg.native_resolution
-    out: dict[str, Any] = {"index": index, "space": space.name, **cost, "resolution": resolution}
-    out.update(cfg.to_dict())
-    return out
+    return make_record(space.name, cfg.to_dict(), cost["params"], cost["flops"], cost["acts"],
+                       space.record_resolution(cfg), index)
 
 
 def _si(x: float) -> str:
@@ -152,8 +151,6 @@ def _si(x: float) -> str:
 
 def _check_reachable(space: DesignSpace, bands: list[Band]) -> None:
     """Fail at once on a band that no config of the space can reach (spaces.bounds), before any drawing."""
-    from spaces.bounds import complexity_bounds
-
     bounds = complexity_bounds(space)
     if not bounds:
         return

@@ -12,7 +12,8 @@ Rounding rules of the reference code (REFERENCE section 4):
 (the EfficientNet paper's rule, 1.2 / 1.1 / 1.15) and reports the analytic flops next to the ideal growth
 (alpha * beta^2 * gamma^2)^phi. The published B1-B7 were not made by that rule: their multipliers were picked
 by hand (PUBLISHED_EFFICIENTNET); `published(base, n)` applies them and reproduces B1-B7 from B0 exactly.
-`grid_points` enumerates step 1 of EfficientNet: alpha, beta, gamma >= 1 on a grid with alpha beta^2 gamma^2 ~ 2.
+`grid_points` enumerates step 1 of EfficientNet: alpha, beta, gamma >= 1 on a grid with alpha beta^2 gamma^2 ~ 2;
+`ScalingSpace` is the design space of those rules (a `DesignSpace`, spaces.design_space, drawn as `ScalingBatch`).
 """
 
 from __future__ import annotations
@@ -20,16 +21,16 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, overload
 
 import numpy as np
 
 from spaces.complexity import Complexity, Cost, Resolution
 from spaces.config import AnyNetConfig, make_anynet
+from spaces.design_space import DesignSpace, Suggester
 from spaces.errors import ConfigError
 from spaces.mbconv import MBConvConfig, efficientnet_b0, make_divisible
 from spaces.netconfig import NetworkConfig
-from spaces.space import DesignSpace
 
 TARGET = 2.0  # alpha * beta^2 * gamma^2: flops double per unit of phi
 RULE = (1.2, 1.1, 1.15)  # the EfficientNet paper's (alpha, beta, gamma) [EffNet §3.3]
@@ -54,6 +55,12 @@ def round_resolution(resolution: float, divisor: int | None = None) -> int:
     return max(q, round(resolution / q) * q)
 
 
+@overload
+def scale(cfg: MBConvConfig, depth: float = 1.0, width: float = 1.0) -> MBConvConfig: ...
+@overload
+def scale(cfg: AnyNetConfig, depth: float = 1.0, width: float = 1.0) -> AnyNetConfig: ...
+@overload
+def scale(cfg: NetworkConfig, depth: float = 1.0, width: float = 1.0) -> NetworkConfig: ...
 def scale(cfg: NetworkConfig, depth: float = 1.0, width: float = 1.0) -> NetworkConfig:
     """`cfg` with every stage's layers times `depth` (ceil) and every width times `width` (make_divisible).
 
@@ -70,12 +77,12 @@ def scale(cfg: NetworkConfig, depth: float = 1.0, width: float = 1.0) -> Network
                            head_width=make_divisible(cfg.head_width * width) if cfg.head_width else 0,
                            head_hidden=make_divisible(cfg.head_hidden * width) if cfg.head_hidden else 0)
     if isinstance(cfg, AnyNetConfig):
-        stages = [{"depth": round_depth(s.depth, depth), "width": make_divisible(s.width * width),
+        layout = [{"depth": round_depth(s.depth, depth), "width": make_divisible(s.width * width),
                    "stride": s.stride, "bottleneck": s.bottleneck, "group_width": s.group_width}
                   for s in cfg.stages]
         kwargs = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg) if f.name not in ("stages", "extra")}
         kwargs["stem_width"] = make_divisible(cfg.stem_width * width)
-        return make_anynet(stages, **kwargs)
+        return make_anynet(layout, **kwargs)
     raise ConfigError(f"scaling supports MBConv (EfficientNet, MobileNet, MnasNet) and AnyNet/RegNet configs, "
                       f"not {type(cfg).__name__} ({getattr(cfg, 'kind', '?')})")
 
@@ -220,10 +227,12 @@ def family(base: NetworkConfig, alpha: float, beta: float, gamma: float, phis: r
 # --- a design space of scaling rules ----------------------------------------------------------------
 @dataclass
 class ScalingBatch:
-    """Candidates of `ScalingSpace`: indices into its grid (the ConfigBatch interface of `spaces.sample`)."""
+    """Candidates of `ScalingSpace`: indices into its grid (a SampleBatch, spaces.design_space)."""
 
     space: ScalingSpace
     index: np.ndarray
+    invalid: int = 0                    # every rule of the grid gives a network
+    invalid_example: str | None = None
 
     def __len__(self) -> int:
         return len(self.index)
@@ -272,7 +281,7 @@ class ScalingSpace(DesignSpace):
         return self._memo["grid"]
 
     @property
-    def reference_resolution(self) -> int:  # type: ignore[override]
+    def reference_resolution(self) -> int:
         return self.base.resolution  # each record carries its own scaled resolution
 
     @property
@@ -292,7 +301,9 @@ class ScalingSpace(DesignSpace):
     def config(self, i: int) -> MBConvConfig:
         a, b, g = self.grid[i]
         cfg = compound(self.base, self.phi, a, b, g).config
-        return cfg.replace(scaling={**cfg.scaling, "base": self.base_name})  # type: ignore[dict-item]
+        # compound() keeps the MBConv base an MBConvConfig and records its scaling in it
+        assert isinstance(cfg, MBConvConfig) and cfg.scaling is not None
+        return cfg.replace(scaling={**cfg.scaling, "base": self.base_name})
 
     def cost_of(self, i: int, resolution: Resolution | None, in_channels: int, num_classes: int,
                 stem: str) -> tuple[int, int, int]:
@@ -316,8 +327,9 @@ class ScalingSpace(DesignSpace):
     def draw(self, rng: np.random.Generator, n: int) -> ScalingBatch:
         return ScalingBatch(self, rng.integers(0, len(self.grid), size=n))
 
-    def suggest(self, trial: Any) -> MBConvConfig:
-        """Define-by-run: one categorical over the grid's rules (index), for `nas search`."""
+    def suggest(self, trial: Suggester) -> MBConvConfig:
+        """Define-by-run for `nas search`: the rule's index in the grid as the int parameter "rule",
+        uniform over the grid as `draw`."""
         return self.config(trial.suggest_int("rule", 0, len(self.grid) - 1))
 
 

@@ -33,11 +33,11 @@ from analysis import (
     random_search_curve,
     records_to_frame,
 )
-from analysis.commands import add_parsers
 from analysis.data import clean
 from analysis.edf import weighted_quantile
 from analysis.plots import edf_label
 from analysis.regnet_fit import e_fit
+from nas.cli.analyze import add_parser
 from spaces.regnet import PUBLISHED, stages_from_block_widths
 
 
@@ -444,7 +444,7 @@ def test_analyze_input_errors(frames, tmp_path):
 
 def run_cli(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="nas")
-    add_parsers(parser.add_subparsers(dest="command"))
+    add_parser(parser.add_subparsers(dest="command"))
     args = parser.parse_args(argv)
     return args.func(args)
 
@@ -469,11 +469,8 @@ def test_cli_analyze_csv_inputs(frames, tmp_path, capsys):
 
 
 def test_cli_analyze_study_input(frames, tmp_path, capsys, monkeypatch):
-    monkeypatch.setitem(sys.modules, "nas.sweep", None)                    # not importable
-    with pytest.raises(AnalysisError, match=r"not a file.*export_study"):
-        run_cli(["analyze", "some_study"])
-    fake = types.ModuleType("nas.sweep")
-    sweep_error = type("SweepError", (Exception,), {"__module__": "nas.sweep"})
+    fake = types.ModuleType("nas.tables")
+    sweep_error = type("SweepError", (Exception,), {"__module__": "nas.study"})
 
     def export_study(name, storage=None):
         if name == "bad":
@@ -483,7 +480,7 @@ def test_cli_analyze_study_input(frames, tmp_path, capsys, monkeypatch):
         return frames[name]
 
     fake.export_study = export_study
-    monkeypatch.setitem(sys.modules, "nas.sweep", fake)
+    monkeypatch.setitem(sys.modules, "nas.tables", fake)
     code = run_cli(["analyze", "regnetx", "--normalize", "none", "--bootstrap", "20", "--no-efit",
                     "--out", str(tmp_path), "--json"])
     assert code == 0 and json.loads(capsys.readouterr().out)["spaces"]["regnetx"]["n"] == 49
@@ -515,11 +512,11 @@ def test_cli_fit_regnet(capsys):
 
 
 def test_efit_auto_skips_large_populations(capsys):
-    from analysis.commands import EFIT_AUTO_LIMIT, _want_efit
+    from nas.cli.analyze import EFIT_AUTO_LIMIT, want_efit
 
     small = {"a": pd.DataFrame({"error": np.zeros(10)})}
     large = {"a": pd.DataFrame({"error": np.zeros(EFIT_AUTO_LIMIT)}), "b": pd.DataFrame({"error": np.zeros(1)})}
-    assert _want_efit("auto", small) and not _want_efit("off", small)
-    assert not _want_efit("auto", large)
+    assert want_efit("auto", small) and not want_efit("off", small)
+    assert not want_efit("auto", large)
     assert "--efit on" in capsys.readouterr().err
-    assert _want_efit("on", large)
+    assert want_efit("on", large)

@@ -9,29 +9,23 @@ import json
 
 import pandas as pd
 import pytest
+from helpers import BANDS, DATA, SCHEDULE, fake_train
 
-import nas.sweep
+import spaces.records
 from analysis.data import TRAINED_FAILURES, clean
 from nas.cli import main
-from nas.sweep import export_study, run_search, run_sweep
-from nas.trainer import Schedule, TrainingFailed, adapt_config
-from spaces import Band, complexity
+from nas.search import run_search
+from nas.sweep import run_sweep
+from nas.tables import export_study
+from nas.trainer import TrainingFailed
+from spaces import Band
 
-SCHEDULE = Schedule(epochs=1, batch_size=64, train_size=256, test_size=128)
-OPTIONS = {"dataset": "synthetic:512", "schedule": SCHEDULE, "device": "cpu", "threads": 1, "progress": False,
+OPTIONS = {"dataset": DATA, "schedule": SCHEDULE, "device": "cpu", "threads": 1, "progress": False,
            "heartbeat_interval": 0.5}
 
 
-def fake_train(cfg, dataset, schedule, seed=0, device="cpu", threads=None):
-    """A stand-in for the trainer (its result as a dict): only the bookkeeping is under test."""
-    cx = complexity(adapt_config(cfg, dataset), dataset.resolution)
-    return {"error": 0.5 + cfg.stages[-1].width / 1e4, "train_loss": 1.0, "train_seconds": 0.01,
-            "images_per_second": 1e4, "latency_ms_b1": 0.1, "latency_ms_b64": 1.0, "epochs": 1, "steps": 4,
-            "device": "cpu", "params": cx.params, "flops": cx.flops, "acts": cx.acts, "history": [1.0]}
-
-
 def test_the_trained_failures_are_the_sweeps_terminal_fail_reasons():
-    assert frozenset(nas.sweep.TERMINAL) == TRAINED_FAILURES
+    assert TRAINED_FAILURES is spaces.records.TRAINED_FAILURES  # one place for the fact
 
 
 def test_pruned_proposals_of_a_search_are_neither_failed_nor_models(tmp_path):
@@ -72,7 +66,7 @@ def test_interrupted_and_retried_trials_count_once_by_their_final_state(tmp_path
             raise TrainingFailed("diverged", "loss is nan")
         return fake_train(cfg, dataset, schedule, **kw)
 
-    bands = [Band("flops", None, 30e6)]
+    bands = BANDS
     with pytest.raises(KeyboardInterrupt):
         run_sweep("anynetx_e", 6, bands=bands, storage=storage, train_fn=stopped_at_the_second, **OPTIONS)
     assert run_sweep("anynetx_e", 6, bands=bands, storage=storage, train_fn=two_diverge, **OPTIONS).failed == 2

@@ -1,6 +1,6 @@
 """`nas best`, `nas studies`, the `config` column of an export read back by `spaces.get_config`, and the
 analyze report's best configs, on real studies in a real journal (the trainer replaced by a deterministic
-stand-in, as in test_analysis_study.py)."""
+stand-in, helpers.ranked_train, as in test_analysis_study.py)."""
 
 from __future__ import annotations
 
@@ -8,25 +8,21 @@ import json
 
 import pandas as pd
 import pytest
+from helpers import ranked_train
 
 from analysis.report import analyze
 from nas.cli import main
-from nas.data import load_dataset
-from nas.sweep import export_study, run_sweep, write_table
-from nas.trainer import Schedule, TrainResult, adapt_config
-from spaces import ConfigError, complexity, get_config, get_space, sample
+from nas.datasets import load_dataset
+from nas.sweep import run_sweep
+from nas.tables import export_study, write_table
+from nas.trainer import Schedule
+from spaces import ConfigError, get_config, get_space, sample
 from spaces.sampling import Band
 
+# not helpers.DATA / BANDS: the setup of test_analysis_study.py (a smaller synthetic set, 64 training
+# images, and a 400 MF band that RegNetX studies are drawn in)
 DATA = "synthetic:256"
 BANDS = [Band("flops", None, 400e6)]
-
-
-def stand_in(cfg, dataset, schedule, seed=0, device="cpu", threads=None):
-    """Error falls with the last stage's width: a known ranking."""
-    cx = complexity(adapt_config(cfg, dataset), dataset.resolution)
-    return TrainResult(error=0.9 - cfg.stages[-1].width / 2000, train_loss=1.0, train_seconds=0.01,
-                       images_per_second=1e4, latency_ms_b1=0.1, latency_ms_b64=1.0, epochs=1, steps=1, device="cpu",
-                       precision="fp32", params=cx.params, flops=cx.flops, acts=cx.acts, history=[1.0])
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +31,7 @@ def journal(tmp_path_factory):
     path = str(tmp_path_factory.mktemp("best") / "s.journal")
     common = {"bands": BANDS, "dataset": DATA, "schedule": Schedule(train_size=64), "device": "cpu", "threads": 1,
               "storage": path, "progress": False}
-    run_sweep("anynetx_e", 8, scores=(), train_fn=stand_in, **common)
+    run_sweep("anynetx_e", 8, scores=(), train_fn=ranked_train, **common)
     run_sweep("regnetx", 4, training_free=True, scores=["naswot"], **common)
     return path
 

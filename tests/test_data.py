@@ -1,4 +1,4 @@
-"""Tests for nas.data: tiny files in the real formats, no network, no real datasets needed."""
+"""Tests for nas.datasets: tiny files in the real formats, no network, no real datasets needed."""
 
 from __future__ import annotations
 
@@ -14,8 +14,17 @@ import numpy as np
 import pytest
 import torch
 
-from nas import data
-from nas.data import Dataset, DatasetError, load_dataset
+from nas.datasets import (
+    Dataset,
+    DatasetError,
+    cifar,
+    dataset,
+    downloads,
+    fashion_mnist,
+    load_dataset,
+    loader,
+    locations,
+)
 
 REAL_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 
@@ -29,13 +38,13 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     cache = tmp_path / "xdg-cache"
     monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
     monkeypatch.delenv("NAS_DATA", raising=False)
-    monkeypatch.setattr(data, "SYSTEM_DIRS", {"fashion-mnist": (tmp_path / "system" / "fashion-mnist",)})
+    monkeypatch.setattr(locations, "SYSTEM_DIRS", {"fashion-mnist": (tmp_path / "system" / "fashion-mnist",)})
     nowhere = (tmp_path / "no-mirror").as_uri() + "/"
-    monkeypatch.setattr(data, "FASHION_MNIST_MIRRORS", (nowhere,))
-    monkeypatch.setattr(data, "CIFAR_URLS", {k: nowhere + k for k in data.CIFAR_URLS})
-    data.clear_cache()
+    monkeypatch.setattr(fashion_mnist, "FASHION_MNIST_MIRRORS", (nowhere,))
+    monkeypatch.setattr(cifar, "CIFAR_URLS", {k: nowhere + k for k in cifar.CIFAR_URLS})
+    loader.clear_cache()
     yield cache
-    data.clear_cache()
+    loader.clear_cache()
 
 
 def idx_bytes(arr: np.ndarray) -> bytes:
@@ -57,7 +66,7 @@ def write_fmnist(folder: Path, seed: int = 0, gz: bool | tuple[bool, ...] = True
     folder.mkdir(parents=True, exist_ok=True)
     arrays = tiny_fmnist_arrays(seed, **kw)
     gzs = gz if isinstance(gz, tuple) else (gz,) * 4
-    for stem, arr, z in zip(data.FASHION_MNIST_FILES, arrays, gzs, strict=True):
+    for stem, arr, z in zip(fashion_mnist.FASHION_MNIST_FILES, arrays, gzs, strict=True):
         raw = idx_bytes(arr)
         if z:
             (folder / (stem + ".gz")).write_bytes(gzip.compress(raw))
@@ -162,7 +171,7 @@ def test_decoded_once_and_reloaded_when_file_changes(tmp_path: Path) -> None:
 
 def test_search_order(tmp_path: Path, isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     def n_train(**kw) -> int:
-        data.clear_cache()
+        loader.clear_cache()
         return load_dataset("fashion-mnist", download=False, **kw).train_x.shape[0]
 
     write_fmnist(tmp_path / "system" / "fashion-mnist", n_train=11)
@@ -180,28 +189,28 @@ def test_search_order(tmp_path: Path, isolated: Path, monkeypatch: pytest.Monkey
     assert n_train(data_dir=tmp_path / "arg") == 16  # data_dir itself comes first
     (tmp_path / "empty").mkdir()
     assert n_train(data_dir=tmp_path / "empty") == 14  # a data_dir without files falls through (with a note)
-    with pytest.raises(data.DatasetError, match="does not exist"):
+    with pytest.raises(DatasetError, match="does not exist"):
         n_train(data_dir=tmp_path / "missing")  # a data_dir that does not exist is a mistake
 
 
 def test_download_with_good_checksum(tmp_path: Path, isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     mirror = tmp_path / "mirror"
     tr_x, *_ = write_fmnist(mirror, gz=True)
-    monkeypatch.setattr(data, "FASHION_MNIST_MIRRORS", ("http://broken.invalid/", mirror.as_uri() + "/"))
+    monkeypatch.setattr(fashion_mnist, "FASHION_MNIST_MIRRORS", ("http://broken.invalid/", mirror.as_uri() + "/"))
     monkeypatch.setattr(
-        data, "CHECKSUMS", {f"{s}.gz": md5(mirror / f"{s}.gz") for s in data.FASHION_MNIST_FILES}
+        downloads, "CHECKSUMS", {f"{s}.gz": md5(mirror / f"{s}.gz") for s in fashion_mnist.FASHION_MNIST_FILES}
     )
-    real_urlopen = data.urllib.request.urlopen
+    real_urlopen = downloads.urllib.request.urlopen
 
     def urlopen(url: str, timeout: float = 0):  # the first mirror is "offline", the second a file:// URL
         if url.startswith("http://broken.invalid/"):
             raise urllib.error.URLError("Name or service not known")
         return real_urlopen(url, timeout=timeout)
 
-    monkeypatch.setattr(data.urllib.request, "urlopen", urlopen)
+    monkeypatch.setattr(downloads.urllib.request, "urlopen", urlopen)
     ds = load_dataset("fashion-mnist")
     cache = isolated / "nas" / "fashion-mnist"
-    assert sorted(p.name for p in cache.iterdir()) == sorted(f"{s}.gz" for s in data.FASHION_MNIST_FILES)
+    assert sorted(p.name for p in cache.iterdir()) == sorted(f"{s}.gz" for s in fashion_mnist.FASHION_MNIST_FILES)
     assert np.array_equal(ds.train_x[:, 0].numpy(), tr_x)
 
 
@@ -210,8 +219,9 @@ def test_download_with_wrong_checksum_removes_partial_file(
 ) -> None:
     mirror = tmp_path / "mirror"
     write_fmnist(mirror, gz=True)
-    monkeypatch.setattr(data, "FASHION_MNIST_MIRRORS", (mirror.as_uri() + "/",))
-    monkeypatch.setattr(data, "CHECKSUMS", {f"{s}.gz": "md5:" + "0" * 32 for s in data.FASHION_MNIST_FILES})
+    monkeypatch.setattr(fashion_mnist, "FASHION_MNIST_MIRRORS", (mirror.as_uri() + "/",))
+    bad = {f"{s}.gz": "md5:" + "0" * 32 for s in fashion_mnist.FASHION_MNIST_FILES}
+    monkeypatch.setattr(downloads, "CHECKSUMS", bad)
     with pytest.raises(DatasetError, match=r"checksum mismatch for train-images-idx3-ubyte\.gz.*deleted"):
         load_dataset("fashion-mnist")
     assert list((isolated / "nas" / "fashion-mnist").iterdir()) == []
@@ -219,13 +229,13 @@ def test_download_with_wrong_checksum_removes_partial_file(
 
 def test_download_file_with_monkeypatched_urlopen(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     payload = b"x" * 3_000_000  # several read() chunks
-    monkeypatch.setattr(data.urllib.request, "urlopen", lambda url, timeout=0: io.BytesIO(payload))
+    monkeypatch.setattr(downloads.urllib.request, "urlopen", lambda url, timeout=0: io.BytesIO(payload))
     dest = tmp_path / "sub" / "f.bin"
     good = "sha256:" + hashlib.sha256(payload).hexdigest()
-    assert data.download_file("https://example.org/f.bin", dest, good) == dest
+    assert downloads.download_file("https://example.org/f.bin", dest, good) == dest
     assert dest.read_bytes() == payload
     with pytest.raises(DatasetError, match="checksum mismatch"):
-        data.download_file("https://example.org/f.bin", tmp_path / "g.bin", "sha256:" + "1" * 64)
+        downloads.download_file("https://example.org/f.bin", tmp_path / "g.bin", "sha256:" + "1" * 64)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sub"]  # no partial g.bin / .part file
 
 
@@ -235,8 +245,8 @@ def test_offline_error_names_files_folders_and_fixes(
     def offline(url: str, timeout: float = 0):
         raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
 
-    monkeypatch.setattr(data.urllib.request, "urlopen", offline)
-    monkeypatch.setattr(data, "FASHION_MNIST_MIRRORS", ("http://fashion-mnist.example/",))
+    monkeypatch.setattr(downloads.urllib.request, "urlopen", offline)
+    monkeypatch.setattr(fashion_mnist, "FASHION_MNIST_MIRRORS", ("http://fashion-mnist.example/",))
     partial = tmp_path / "partial"
     write_fmnist(partial)
     (partial / "t10k-labels-idx1-ubyte.gz").unlink()
@@ -247,7 +257,7 @@ def test_offline_error_names_files_folders_and_fixes(
     assert "\n" not in msg
     assert "train-images-idx3-ubyte" in msg and "t10k-labels-idx1-ubyte" in msg
     assert f"{partial} (missing t10k-labels-idx1-ubyte[.gz])" in msg
-    for folder in data._search_dirs("fashion-mnist", partial):
+    for folder in locations.search_dirs("fashion-mnist", partial):
         assert str(folder) in msg
     assert str(tmp_path / "env" / "fashion-mnist") in msg and str(isolated / "nas" / "fashion-mnist") in msg
     assert "Temporary failure in name resolution" in msg
@@ -302,7 +312,7 @@ def test_corrupt_idx_files_name_the_file(tmp_path: Path, stem: str, damage, patt
     reason="Debian package dataset-fashion-mnist not installed (apt-get install dataset-fashion-mnist)",
 )
 def test_real_fashion_mnist(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(data, "SYSTEM_DIRS", {"fashion-mnist": (REAL_FASHION_MNIST,)})
+    monkeypatch.setattr(locations, "SYSTEM_DIRS", {"fashion-mnist": (REAL_FASHION_MNIST,)})
     ds = load_dataset("fashion-mnist", download=False)
     assert ds.train_x.shape == (60000, 1, 28, 28) and ds.test_x.shape == (10000, 1, 28, 28)
     assert (
@@ -378,14 +388,14 @@ def test_cifar_download(tmp_path: Path, isolated: Path, monkeypatch: pytest.Monk
     archive = make_tar(
         tmp_path / "src" / "cifar-10-batches-py", "cifar-10-batches-py", tmp_path / "cifar-10-python.tar.gz"
     )
-    monkeypatch.setattr(data, "CIFAR_URLS", {"cifar-10-python.tar.gz": archive.as_uri()})
-    monkeypatch.setattr(data, "CHECKSUMS", {"cifar-10-python.tar.gz": md5(archive)})
+    monkeypatch.setattr(cifar, "CIFAR_URLS", {"cifar-10-python.tar.gz": archive.as_uri()})
+    monkeypatch.setattr(downloads, "CHECKSUMS", {"cifar-10-python.tar.gz": md5(archive)})
     ds = load_dataset("cifar10")
     assert ds.train_x.shape == (20, 3, 32, 32)
     assert (isolated / "nas" / "cifar10" / "cifar-10-batches-py" / "test_batch").is_file()
 
     with pytest.raises(DatasetError, match=r"checksum mismatch for a\.tar\.gz"):
-        data.download_file(archive.as_uri(), tmp_path / "x" / "a.tar.gz", "md5:" + "f" * 32)
+        downloads.download_file(archive.as_uri(), tmp_path / "x" / "a.tar.gz", "md5:" + "f" * 32)
     assert list((tmp_path / "x").iterdir()) == []
 
 
@@ -487,7 +497,7 @@ def test_imagefolder_auto_split_grayscale_and_errors(tmp_path: Path) -> None:
     ds = load_dataset(f"imagefolder:{tmp_path / 'flat'}")
     assert ds.in_channels == 1 and ds.train_x.shape[0] == 24 and ds.test_x.shape[0] == 6
     assert torch.bincount(ds.test_y).tolist() == [2, 2, 2]
-    data.clear_cache()
+    loader.clear_cache()
     again = load_dataset(f"imagefolder:{tmp_path / 'flat'}")
     assert torch.equal(again.test_x, ds.test_x) and torch.equal(again.train_y, ds.train_y)
 
@@ -510,7 +520,7 @@ def test_imagefolder_auto_split_grayscale_and_errors(tmp_path: Path) -> None:
 
 def test_synthetic_is_deterministic_and_shaped() -> None:
     a = load_dataset("synthetic:200")
-    data.clear_cache()
+    loader.clear_cache()
     b = load_dataset("synthetic:200")
     assert a is not b and torch.equal(a.train_x, b.train_x) and torch.equal(a.test_y, b.test_y)
     assert a.train_x.shape == (200, 1, 28, 28) and a.test_x.shape == (50, 1, 28, 28)
@@ -562,7 +572,7 @@ def test_subset_is_seeded_and_stratified() -> None:
     assert a.train_x.shape == (50, 1, 28, 28) and a.test_x.shape == (20, 1, 28, 28)
     assert torch.bincount(a.train_y).tolist() == [5] * 10 and torch.bincount(a.test_y).tolist() == [2] * 10
     assert a.train_x.is_contiguous() and a.name == ds.name and a.hflip == ds.hflip
-    assert a.mean == data.channel_stats(a.train_x)[0] and a.mean != ds.mean
+    assert a.mean == dataset.channel_stats(a.train_x)[0] and a.mean != ds.mean
     half = ds.subset(None, 10)
     assert half.train_x is ds.train_x and half.mean == ds.mean and half.test_x.shape[0] == 10
     assert ds.subset() is ds and ds.subset(400) is ds
@@ -580,16 +590,16 @@ def test_unknown_spec() -> None:
 def test_fashion_mnist_files_are_read_once_when_cached(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Counts reads instead of timing them (a timing depends on the machine): the four IDX files are decoded
     by the first load only, and the next 20 loads return the same dataset object. Mutation checked: the
-    in-process cache bypassed (`_decode_fashion_mnist.__wrapped__` called in `_load_fashion_mnist`)."""
+    in-process cache bypassed (`decode_fashion_mnist.__wrapped__` called in `load_fashion_mnist`)."""
     write_fmnist(tmp_path)
     reads: list[Path] = []
-    real_read_idx = data.read_idx
+    real_read_idx = fashion_mnist.read_idx
 
     def counting_read_idx(path: Path, *args: object, **kwargs: object) -> np.ndarray:
         reads.append(Path(path))
         return real_read_idx(path, *args, **kwargs)
 
-    monkeypatch.setattr(data, "read_idx", counting_read_idx)
+    monkeypatch.setattr(fashion_mnist, "read_idx", counting_read_idx)
     first = load_dataset("fashion-mnist", tmp_path)
     assert len(reads) == 4  # train/test images and labels
     for _ in range(20):

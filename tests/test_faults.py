@@ -21,6 +21,8 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import SPACE
+from helpers import TRAIN_FLAGS as SHARED_TRAIN_FLAGS
 from optuna.storages.journal import JournalFileSymlinkLock
 from optuna.trial import TrialState
 
@@ -28,13 +30,12 @@ from nas.cli import main
 from nas.cluster import LaunchError, LaunchOptions, executor_parameters, parse_time
 from nas.storage import open_storage
 
-SPACE = "anynetx_e"
 STUDY = "anynetx_e-s0"
 N = 6
 HEARTBEAT = 0.5
-# no training-free scores: the storage and fault handling is under test here, not the scores (~1 s a trial)
-TRAIN_FLAGS = ["--no-scores", "--dataset", "synthetic:512", "--train-size", "256", "--test-size", "128",
-               "--batch-size", "64", "--device", "cpu", "--threads", "1"]
+# helpers.TRAIN_FLAGS without training-free scores: the storage and fault handling is under test here, not the
+# scores (~1 s a trial)
+TRAIN_FLAGS = ["--no-scores", *SHARED_TRAIN_FLAGS]
 
 
 @pytest.fixture(params=["postgres", "journal"])

@@ -9,11 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import ROOT
 
 from analysis.errors import AnalysisError
 from analysis.fidelity import fidelity, space_order, top_overlap
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_hand_computed_rank_correlations():

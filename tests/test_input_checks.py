@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import ROOT
 
 from analysis.data import load_frame
 from analysis.errors import AnalysisError
 from nas.cli import main
-from nas.data import DatasetError, data_dir_note, load_dataset, make_synthetic, size_notes
+from nas.datasets import DatasetError, data_dir_note, load_dataset, make_synthetic, size_notes
 from spaces import get_config, get_space
 from spaces.bounds import complexity_bounds
 from spaces.errors import ConfigError
 
-ROOT = Path(__file__).resolve().parent.parent
 CSV = ROOT / "results" / "example_anynetx_a.csv"
 
 

@@ -9,11 +9,13 @@ from pathlib import Path
 
 import optuna
 import pytest
+from helpers import ROOT
 
 from nas.cli import main
 from nas.storage import StorageError, open_storage
 
-ROOT = Path(__file__).resolve().parents[1]
+# not helpers.TRAIN_FLAGS: the default synthetic set (`synthetic`, 2,048 images, not `synthetic:512`), as these
+# tests were written; the same train and test sizes, and only the journal's bookkeeping is checked
 TRAIN = ["--dataset", "synthetic", "--train-size", "256", "--test-size", "128", "--batch-size", "64",
          "--device", "cpu", "--threads", "1"]
 

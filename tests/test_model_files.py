@@ -8,17 +8,19 @@ import json
 
 import pytest
 import torch
+from helpers import DATA
 
 from nas.cli import main
-from nas.data import load_dataset
+from nas.datasets import load_dataset
 from nas.export import export_model, load_trained, read_trained
 from nas.trainer import DeviceData, adapt_config, evaluate
 from spaces import build_model, get_config
 
-DATA = "synthetic:512"
 SMALL_NET = {"block": "X", "stem_width": 16, "stages": [
     {"depth": 1, "width": 16, "stride": 1, "bottleneck": 1, "group_width": 8},
     {"depth": 1, "width": 32, "stride": 2, "bottleneck": 1, "group_width": 8}]}
+# not helpers.TRAIN_FLAGS: fp32 and a fixed seed, and 64 test images, which
+# test_a_kept_model_reproduces_its_error draws again to reproduce the kept model's error
 TRAIN = ["--dataset", DATA, "--epochs", "1", "--batch-size", "64", "--train-size", "256", "--test-size", "64",
          "--device", "cpu", "--precision", "fp32", "--seed", "3"]
 

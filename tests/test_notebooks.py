@@ -8,15 +8,14 @@ import csv
 import json
 import math
 import re
-from pathlib import Path
 
 import nbformat
 import numpy as np
 import pytest
+from helpers import ROOT
 from nbclient import NotebookClient
 from scipy import stats as sps
 
-ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 

@@ -5,29 +5,20 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from helpers import BANDS, DATA, SCHEDULE, fake_train
 
 from nas.cli import main
 from nas.sweep import run_sweep
-from nas.trainer import Schedule, adapt_config
-from spaces import Band, complexity
 
 STUDY = "anynetx_e-s0"
-
-
-def fake_train(cfg, dataset, schedule, seed=0, device="cpu", threads=None):
-    cx = complexity(adapt_config(cfg, dataset), dataset.resolution)
-    return {"error": 0.5, "train_loss": 1.0, "train_seconds": 0.01, "images_per_second": 1e4, "latency_ms_b1": 0.1,
-            "latency_ms_b64": 1.0, "epochs": 1, "steps": 4, "device": "cpu", "params": cx.params, "flops": cx.flops,
-            "acts": cx.acts, "history": [1.0]}
 
 
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory):
     """A folder with a stored study (s.journal), two CSV inputs for analyze and a plain file (afile)."""
     tmp = tmp_path_factory.mktemp("outputs")
-    schedule = Schedule(epochs=1, batch_size=64, train_size=256, test_size=128)
-    run_sweep("anynetx_e", 2, bands=[Band("flops", None, 30e6)], dataset="synthetic:512", schedule=schedule,
-              storage=str(tmp / "s.journal"), device="cpu", threads=1, progress=False, train_fn=fake_train)
+    run_sweep("anynetx_e", 2, bands=BANDS, dataset=DATA, schedule=SCHEDULE, storage=str(tmp / "s.journal"),
+              device="cpu", threads=1, progress=False, train_fn=fake_train)
     frame = pd.DataFrame({"state": "COMPLETE", "error": [0.2, 0.3, 0.4, 0.5], "flops": [1e6, 2e6, 3e6, 4e6]})
     for name in ("a", "b"):
         frame.to_csv(tmp / f"{name}.csv", index=False)
@@ -82,6 +73,6 @@ def test_a_bad_device_is_refused_when_the_command_line_is_read(capsys, argv, dev
 
 @pytest.mark.parametrize("device", ["auto", "cpu", "cuda", "cuda:1", "CUDA:0", "mps"])
 def test_good_devices_are_accepted(device):
-    from nas.argtypes import device as parse_device
+    from nas.cli.argtypes import device as parse_device
 
     assert parse_device(device) == device.lower()

@@ -1,10 +1,12 @@
-"""Studies on a real PostgreSQL server (tests/pg_server.py starts one on loopback): sweeps, export and status
-on it, a storage that rides out a server restart, and the one-line errors of wrong URLs, a missing driver
-and a study asked for with other settings (which leave the stored study untouched)."""
+"""Studies on a real PostgreSQL server (tests/pg_server.py starts one on loopback): the status of a running sweep
+and the plain-SQL export, a storage that rides out a server restart, and the one-line errors of wrong URLs
+(passwords masked), a missing driver and another space under a study's name (which leaves the study untouched).
+
+The sweep lifecycle itself (train once, resume, refused settings, export, ...) runs on PostgreSQL as one of the
+storages of tests/test_sweep.py (the fixture storage_url)."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -15,73 +17,24 @@ import optuna
 import pandas as pd
 import psycopg2
 import pytest
+from helpers import BANDS, DATA, SCHEDULE, SPACE, TRAIN_FLAGS, fake_train, storage_snapshot
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 from pg_server import free_port
 
-import nas.sweep
+import nas.tables
 from nas.cli import main
 from nas.cluster import study_status
 from nas.storage import RetryingStorage, StorageError, is_transient, mask_password, open_storage
-from nas.sweep import export_study, run_sweep
-from nas.trainer import Schedule, TrainResult, adapt_config
-from spaces import Band, complexity
-
-SPACE = "anynetx_e"
-DATA = "synthetic:512"
-SCHEDULE = Schedule(epochs=1, batch_size=64, train_size=256, test_size=128)
-BANDS = [Band("flops", None, 30e6)]
-TRAIN_FLAGS = ["--dataset", DATA, "--train-size", "256", "--test-size", "128", "--batch-size", "64", "--device", "cpu",
-               "--threads", "1"]
-
-
-def fake_train(cfg, dataset, schedule, seed=0, device="cpu", threads=None):
-    cx = complexity(adapt_config(cfg, dataset), dataset.resolution)
-    return TrainResult(error=0.5 + cfg.stages[-1].width / 1e4, train_loss=1.0, train_seconds=0.01,
-                       images_per_second=1e4, latency_ms_b1=0.1, latency_ms_b64=1.0, epochs=1, steps=4, device="cpu",
-                       precision="fp32", params=cx.params, flops=cx.flops, acts=cx.acts, history=[1.0])
+from nas.study import load_study
+from nas.sweep import run_sweep
+from nas.tables import export_study
 
 
 def sweep(url, n=3, **kw):
     options = {"seed": 0, "bands": BANDS, "dataset": DATA, "schedule": SCHEDULE, "device": "cpu", "threads": 1,
                "storage": url, "progress": False, "heartbeat_interval": 0.5, "grace_period": 30.0, **kw}
     return run_sweep(SPACE, n, **options)
-
-
-def dump(url):
-    """Every row of every table of the database: what 'left untouched' is checked against."""
-    with psycopg2.connect(url.replace("postgresql+psycopg2://", "postgresql://")) as conn, conn.cursor() as cur:
-        cur.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename")
-        tables = [r[0] for r in cur.fetchall()]
-        out = {}
-        for table in tables:
-            cur.execute(f'SELECT * FROM "{table}"')
-            out[table] = sorted(map(repr, cur.fetchall()))
-    return out
-
-
-def test_sweep_on_postgres_trains_each_config_once_and_exports(pg_url, capsys):
-    summary = sweep(pg_url, n=3)  # the real trainer, tiny schedule
-    assert (summary.complete, summary.missing, summary.trained, summary.created) == (3, 0, 3, True)
-    storage = open_storage(pg_url)
-    study = optuna.load_study(study_name="anynetx_e-s0", storage=storage)
-    trials = study.get_trials()
-    assert sorted(t.user_attrs["index"] for t in trials if t.state == TrialState.COMPLETE) == [0, 1, 2]
-    assert len(trials) == 3 and all(t.user_attrs["storage_seconds"] >= 0 for t in trials)
-    assert (study.user_attrs["space"], study.user_attrs["n"], study.user_attrs["ready"]) == (SPACE, 3, True)
-    again = sweep(pg_url, n=3, train_fn=pytest.fail)
-    assert (again.complete, again.trained, again.created) == (3, 0, False)
-
-    df = export_study("anynetx_e-s0", pg_url)
-    assert len(df) == 3 and set(df["state"]) == {"COMPLETE"} and df["storage_seconds"].notna().all()
-    assert main(["status", "--study", "anynetx_e-s0", "--storage", pg_url, "--json"]) == 0
-    status = json.loads(capsys.readouterr().out)
-    assert (status["complete"], status["running"], status["waiting"], status["failed"]) == (3, 0, 0, 0)
-    assert (status["done"], status["n"], status["remaining"], status["eta_seconds"]) == (3, 3, 0, 0.0)
-    assert status["trials_per_minute"] > 0 and status["rate_over"] == "run"
-    assert main(["status", "--study", "anynetx_e-s0", "--storage", pg_url]) == 0
-    text = capsys.readouterr().out
-    assert "complete 3   running 0   waiting 0   failed 0" in text and "done 3/3 (100.0%)" in text
 
 
 def test_status_of_a_running_sweep_counts_states_and_gives_an_eta(pg_url, monkeypatch):
@@ -109,9 +62,9 @@ def test_status_of_a_running_sweep_counts_states_and_gives_an_eta(pg_url, monkey
     # export reads an RDB with two SQL queries; the same frame as through the ORM, every state included
     fast = export_study("anynetx_e-s1", pg_url)
     assert sorted(fast["state"]) == ["COMPLETE", "COMPLETE", "FAIL", "RUNNING", "WAITING"]
-    rows = nas.sweep._read_for_export(nas.sweep._load_existing(pg_url, "anynetx_e-s1"))
-    assert rows and all(isinstance(r, nas.sweep._Row) for r in rows)  # the SQL path, not the fallback
-    monkeypatch.setattr(nas.sweep, "_read_for_export", lambda st: st.trials())
+    rows = nas.tables.read_trials(load_study(pg_url, "anynetx_e-s1"))
+    assert rows and all(isinstance(r, nas.tables.TrialRow) for r in rows)  # the SQL path, not the fallback
+    monkeypatch.setattr(nas.tables, "read_trials", lambda st: st.trials())
     pd.testing.assert_frame_equal(fast, export_study("anynetx_e-s1", pg_url))
 
 
@@ -193,29 +146,11 @@ def test_missing_driver_is_a_one_line_error(pg_url, tmp_path):
     assert len(proc.stderr.strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    (["--seed", "1", "--study", "anynetx_e-s0"], "seed 0 (here 1)"),
-    (["--flops", ":40M"], "bands [flops in [-inf, 30M]] (here [flops in [-inf, 40M]])"),
-    (["-n", "1"], "n 2 (here 1)"),  # (a larger n grows the study: tests/test_sweep.py)
-    (["--epochs", "2"], "schedule.epochs 1 (here 2)"),
-])
-def test_a_study_with_other_settings_is_refused_and_left_untouched(pg_url, capsys, change, message):
-    sweep(pg_url, n=2, train_fn=fake_train)
-    before = dump(pg_url)
-    options = {"--space": SPACE, "-n": "2", "--flops": ":30M", "--storage": pg_url,
-               **dict(zip(change[::2], change[1::2], strict=True))}
-    code = main(["sample", *(x for pair in options.items() for x in pair), *TRAIN_FLAGS])
-    err = capsys.readouterr().err
-    assert code == 2 and message in err and "nothing was changed" in err, err
-    assert len(err.strip().splitlines()) == 1
-    assert dump(pg_url) == before
-
-
 def test_other_space_under_the_same_study_name_is_refused(pg_url, capsys):
     sweep(pg_url, n=2, train_fn=fake_train)
-    before = dump(pg_url)
+    before = storage_snapshot(pg_url)  # every row of every table
     code = main(["sample", "--space", "anynetx_d", "--study", "anynetx_e-s0", "-n", "2", "--flops", ":30M",
                  "--storage", pg_url, *TRAIN_FLAGS])
     err = capsys.readouterr().err
     assert code == 2 and "space anynetx_e (here anynetx_d)" in err and len(err.strip().splitlines()) == 1
-    assert dump(pg_url) == before
+    assert storage_snapshot(pg_url) == before

@@ -8,7 +8,7 @@ import statistics
 import pytest
 import torch
 
-from nas.data import load_dataset
+from nas.datasets import load_dataset
 from nas.schedule import Schedule
 from nas.trainer import cpu_bf16_is_faster, cpu_has_bf16, train, use_bf16
 from spaces import get_config

@@ -11,12 +11,11 @@ import sys
 import textwrap
 
 import pytest
-from test_sweep import DATA, SCHEDULE, fake_train
+from helpers import BANDS, DATA, SCHEDULE, fake_train
 
 from nas.cli import main
 from nas.progress import Progress, choose_mode
 from nas.sweep import run_sweep
-from spaces import Band
 
 
 class Clock:
@@ -68,8 +67,8 @@ def test_a_terminal_gets_a_bar_and_progress_false_nothing():
 
 def test_a_sweep_logs_progress_when_stderr_is_not_a_terminal(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("NAS_PROGRESS_ITEMS", "2")
-    summary = run_sweep("anynetx_e", 4, seed=0, bands=[Band("flops", None, 30e6)], dataset=DATA, schedule=SCHEDULE,
-                        device="cpu", threads=1, storage=str(tmp_path / "s.journal"), train_fn=fake_train)
+    summary = run_sweep("anynetx_e", 4, seed=0, bands=BANDS, dataset=DATA, schedule=SCHEDULE, device="cpu", threads=1,
+                        storage=str(tmp_path / "s.journal"), train_fn=fake_train)
     assert summary.complete == 4
     lines = [x for x in capsys.readouterr().err.splitlines() if x.startswith("nas: anynetx_e-s0:")]
     assert lines[0].startswith("nas: anynetx_e-s0: 0/4 trials (0.0%)")
@@ -81,7 +80,7 @@ def test_a_sweep_logs_progress_when_stderr_is_not_a_terminal(tmp_path, capsys, m
 DYING = """
 import os, signal
 from pathlib import Path
-from test_sweep import fake_train
+from helpers import fake_train
 
 def train_fn(cfg, dataset, schedule, **kw):
     try:  # the first trial of the first worker to get here: kill -9 in the middle of it
@@ -95,10 +94,9 @@ RUN = """
 import json, sys
 import dying
 from nas.sweep import run_sweep
-from spaces import Band
-from test_sweep import DATA, SCHEDULE
-s = run_sweep("anynetx_e", 4, seed=0, bands=[Band("flops", None, 30e6)], dataset=DATA, schedule=SCHEDULE,
-              device="cpu", threads=1, storage=sys.argv[1], workers=2, train_fn=dying.train_fn)
+from helpers import BANDS, DATA, SCHEDULE
+s = run_sweep("anynetx_e", 4, seed=0, bands=BANDS, dataset=DATA, schedule=SCHEDULE, device="cpu", threads=1,
+              storage=sys.argv[1], workers=2, train_fn=dying.train_fn)
 print(json.dumps(s.to_dict()))
 """
 
@@ -138,6 +136,6 @@ def test_nas_train_reports_steps_and_loss_and_clamped_sizes(tmp_path, capsys, mo
 
 @pytest.mark.parametrize("code, text", [(-9, "killed by SIGKILL (out of memory, or kill -9?)"), (2, "exit status 2")])
 def test_exit_description(code, text):
-    from nas.sweep import exit_description
+    from nas.workers import exit_description
 
     assert exit_description(code) == text

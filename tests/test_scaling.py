@@ -210,3 +210,30 @@ def test_cli_scale_published_errors_and_help(capsys):
         main(["scale", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "--published" in text and "picked by hand" in text and "B7 2.0/3.1/600" in text
+
+
+def test_cli_grid_runs_on_the_trial_lifecycle_with_workers(tmp_path, capsys):
+    """--workers 2: the grid's trials are queued and trained by two processes through nas.lifecycle, each
+    trial names its worker and has a heartbeat; the ranking equals the one-worker run's (same seeds)."""
+    import optuna
+
+    base = mbconv(["mb1_k3_s1_c8_n1_se0.25", "mb3_k3_s2_c16_n1_se0.25"], stem_width=8, head_width=32)
+    path = tmp_path / "tiny.json"
+    path.write_text(json.dumps(base.to_dict()))
+    args = ["scale", "--base", str(path), "--grid", "--step", "0.5", "--tolerance", "0.3", "--top", "2",
+            "--repeats", "2", "--dataset", "synthetic:64", "--epochs", "1", "--train-size", "64", "--test-size", "16",
+            "--batch-size", "32", "--device", "cpu", "--threads", "1", "--json"]
+    assert main([*args, "--storage", str(tmp_path / "one.journal")]) == 0
+    one = json.loads(capsys.readouterr().out)
+    two_store = str(tmp_path / "two.journal")
+    assert main([*args, "--storage", two_store, "--workers", "2"]) == 0
+    two = json.loads(capsys.readouterr().out)
+    assert two["trained"] == one["trained"] == 5
+    assert [(r["point"], r["errors"]) for r in two["ranking"]] == [(r["point"], r["errors"]) for r in one["ranking"]]
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(two_store))
+    trials = optuna.load_study(study_name="scale-tiny-grid-s0", storage=storage).get_trials()
+    workers = {t.user_attrs["worker"] for t in trials}
+    assert len(workers) == 4  # two processes for every point, then two for the top two again
+    assert all("heartbeat" in t.user_attrs and "index" in t.params for t in trials)
+    assert sorted((t.user_attrs["point"], t.user_attrs["seed"]) for t in trials) == sorted(
+        (r["point"], s) for r in one["ranking"] for s in range(r["seeds"]))

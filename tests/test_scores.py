@@ -11,12 +11,13 @@ import optuna
 import pandas as pd
 import pytest
 import torch
+from helpers import BANDS, DATA, SCHEDULE
 from optuna.study import StudyDirection
 from optuna.trial import TrialState
 from torch import nn
 
 from nas.cli import main
-from nas.data import load_dataset
+from nas.datasets import load_dataset
 from nas.scores import (
     SCORES,
     ScoreError,
@@ -28,12 +29,11 @@ from nas.scores import (
     score_model,
     scored_model,
 )
-from nas.sweep import SweepError, export_study, run_sweep
-from nas.trainer import Schedule, adapt_config
-from spaces import Band, complexity, get_config, get_space, sample
-
-DATA = "synthetic:512"
-BANDS = [Band("flops", None, 30e6)]
+from nas.study import SweepError
+from nas.sweep import run_sweep
+from nas.tables import export_study
+from nas.trainer import adapt_config
+from spaces import complexity, get_config, get_space, sample
 
 
 def linear(weight, bias=None) -> nn.Linear:
@@ -173,7 +173,10 @@ def test_score_attrs_records_failures_instead_of_raising(band_model):
 
 # --- sweeps ---------------------------------------------------------------------------------------------
 def fake_train(cfg, dataset, schedule, seed=0, device="cpu", threads=None):
-    """A stand-in for the trainer (its result as a dict): only the bookkeeping is under test."""
+    """A stand-in for the trainer (its result as a dict): only the bookkeeping is under test.
+
+    Not helpers.fake_train: every trial here has the same error, 0.5 (the tests read it back), and the result is
+    a dict without the speed and latency fields."""
     cx = complexity(adapt_config(cfg, dataset), dataset.resolution)
     return {"error": 0.5, "train_loss": 1.0, "train_seconds": 0.01, "device": "cpu", "params": cx.params,
             "flops": cx.flops, "acts": cx.acts}
@@ -181,8 +184,7 @@ def fake_train(cfg, dataset, schedule, seed=0, device="cpu", threads=None):
 
 def options(tmp_path, **kw):
     return {"seed": 0, "bands": BANDS, "dataset": DATA, "device": "cpu", "threads": 1, "progress": False,
-            "storage": str(tmp_path / "s.journal"), "schedule": Schedule(epochs=1, batch_size=64, train_size=256,
-                                                                         test_size=128), **kw}
+            "storage": str(tmp_path / "s.journal"), "schedule": SCHEDULE, **kw}
 
 
 def test_trained_trials_record_every_score_and_export_has_them(tmp_path):

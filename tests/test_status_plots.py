@@ -9,7 +9,7 @@ import numpy as np
 import optuna
 import pandas as pd
 import pytest
-from test_sweep import DATA, SCHEDULE, fake_train
+from helpers import BANDS, DATA, SCHEDULE, fake_train
 
 from analysis.plots import edf_figure, error_vs_figure, plot_error_vs
 from analysis.report import render_markdown
@@ -17,10 +17,10 @@ from analysis.stats import bootstrap_edf
 from analysis.units import si
 from nas.cli import main
 from nas.cluster import format_status, study_status
-from nas.sweep import run_search, run_sweep
-from spaces import Band
+from nas.search import run_search
+from nas.sweep import run_sweep
 
-OPTIONS = {"seed": 0, "bands": [Band("flops", None, 30e6)], "dataset": DATA, "schedule": SCHEDULE, "device": "cpu",
+OPTIONS = {"seed": 0, "bands": BANDS, "dataset": DATA, "schedule": SCHEDULE, "device": "cpu",
            "threads": 1, "progress": False, "train_fn": fake_train}
 
 

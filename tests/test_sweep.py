@@ -1,5 +1,11 @@
 """Stored sweeps, searches and exports on real components: journal files, Optuna, the proxy trainer on tiny
-synthetic data (1 epoch, 256 training and 128 test images of 28 px, models under 30 MF at 224 px)."""
+synthetic data (1 epoch, 256 training and 128 test images of 28 px, models under 30 MF at 224 px).
+
+The storage-independent core of the trial lifecycle (train once, resume, never twice, stale results, failures,
+refused settings, export, growing a study) runs against every storage the README documents: the fixture
+`storage_url` (tests/conftest.py) gives a fresh journal file, SQLite file and PostgreSQL database. The other
+tests (searches, heartbeats, a killed worker, two workers on one journal, Ctrl-C and the one-line errors of the
+commands) run on a journal file only, to keep the suite's time."""
 
 from __future__ import annotations
 
@@ -11,32 +17,37 @@ import subprocess
 import sys
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import optuna
 import pandas as pd
 import pytest
+from helpers import BANDS, DATA, SCHEDULE, SPACE, TRAIN_FLAGS, fake_train, storage_snapshot, storage_trials
 from optuna.trial import TrialState
 
+import nas.tables
 import nas.trainer
 from nas.cli import main
-from nas.data import load_dataset
-from nas.sweep import SweepError, export_study, run_search, run_sweep
-from nas.trainer import Schedule, TrainingFailed, TrainResult, adapt_config, train
+from nas.datasets import load_dataset
+from nas.search import run_search
+from nas.storage import open_storage
+from nas.study import SweepError
+from nas.sweep import run_sweep
+from nas.tables import export_study
+from nas.trainer import TrainingFailed, adapt_config, train
 from spaces import Band, complexity, get_config, get_space, sample
 
-SPACE = "anynetx_e"
-DATA = "synthetic:512"
-SCHEDULE = Schedule(epochs=1, batch_size=64, train_size=256, test_size=128)
-BANDS = [Band("flops", None, 30e6)]
-TRAIN_FLAGS = ["--dataset", DATA, "--train-size", "256", "--test-size", "128", "--batch-size", "64", "--device", "cpu",
-               "--threads", "1"]
+
+def where(storage):
+    """The storage argument: a test's folder stands for its journal file s.journal; a journal path or an RDB URL
+    (the fixture storage_url) is taken as it is."""
+    return str(storage / "s.journal") if isinstance(storage, Path) else storage
 
 
-def sweep(tmp_path, n=4, **kw):
+def sweep(storage, n=4, **kw):
     options = {"seed": 0, "bands": BANDS, "dataset": DATA, "schedule": SCHEDULE, "device": "cpu", "threads": 1,
-               "storage": str(tmp_path / "s.journal"), "progress": False, "heartbeat_interval": 0.5,
-               "grace_period": 60.0, **kw}
+               "storage": where(storage), "progress": False, "heartbeat_interval": 0.5, "grace_period": 60.0, **kw}
     return run_sweep(SPACE, n, **options)
 
 
@@ -44,28 +55,21 @@ def _journal(tmp_path, name="s.journal"):
     return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(tmp_path / name)))
 
 
-def trials(tmp_path, study=f"{SPACE}-s0"):
-    return optuna.load_study(study_name=study, storage=_journal(tmp_path)).get_trials()
+def trials(storage, study=f"{SPACE}-s0"):
+    return storage_trials(where(storage), study)
 
 
 def complete_indexes(ts):
     return sorted(t.user_attrs["index"] for t in ts if t.state == TrialState.COMPLETE)
 
 
-def fake_train(cfg, dataset, schedule, seed=0, device="cpu", threads=None):
-    """A stand-in for the trainer where only the bookkeeping is under test."""
-    cx = complexity(adapt_config(cfg, dataset), dataset.resolution)
-    return TrainResult(error=0.5 + cfg.stages[-1].width / 1e4, train_loss=1.0, train_seconds=0.01,
-                       images_per_second=1e4, latency_ms_b1=0.1, latency_ms_b64=1.0, epochs=1, steps=4, device="cpu",
-                       precision="fp32", params=cx.params, flops=cx.flops, acts=cx.acts, history=[1.0])
-
-
-def test_sweep_trains_the_sampled_configs_once_and_a_rerun_trains_nothing(tmp_path):
-    summary = sweep(tmp_path)
+def test_sweep_trains_the_sampled_configs_once_and_a_rerun_trains_nothing(storage_url, capsys):
+    summary = sweep(storage_url)
     assert (summary.complete, summary.failed, summary.missing, summary.trained) == (4, 0, 0, 4)
     assert summary.created and summary.study == "anynetx_e-s0"
-    ts = trials(tmp_path)
+    ts = trials(storage_url)
     assert len(ts) == 4 and complete_indexes(ts) == [0, 1, 2, 3]
+    assert all(t.user_attrs["storage_seconds"] >= 0 for t in ts)
     records = sample(get_space(SPACE), 4, seed=0, bands=BANDS).records  # what `nas sample --dry-run` writes
     dataset = load_dataset(DATA)
     for t in ts:
@@ -77,15 +81,27 @@ def test_sweep_trains_the_sampled_configs_once_and_a_rerun_trains_nothing(tmp_pa
         assert 0 <= a["error"] <= 1 and t.value == a["error"]
         assert a["train_seconds"] > 0 and a["images_per_second"] > 0 and a["latency_ms_b64"] > 0
         assert a["device"] == "cpu" and a["steps"] == 4 and a["worker"].endswith(f":{os.getpid()}")
-    attrs = optuna.load_study(study_name="anynetx_e-s0", storage=_journal(tmp_path)).user_attrs
-    assert (attrs["space"], attrs["seed"], attrs["n"], attrs["dataset"]) == (SPACE, 0, 4, DATA)
+    attrs = optuna.load_study(study_name="anynetx_e-s0", storage=open_storage(storage_url)).user_attrs
+    assert (attrs["space"], attrs["seed"], attrs["n"], attrs["dataset"], attrs["ready"]) == (SPACE, 0, 4, DATA, True)
     assert attrs["schedule"] == SCHEDULE.to_dict() and attrs["bands"] == [{"metric": "flops", "low": None,
                                                                             "high": 30e6}]
-    again = sweep(tmp_path, train_fn=pytest.fail)  # nothing left to train
-    assert (again.complete, again.trained, again.created) == (4, 0, False) and len(trials(tmp_path)) == 4
+    again = sweep(storage_url, train_fn=pytest.fail)  # nothing left to train
+    assert (again.complete, again.trained, again.created) == (4, 0, False) and len(trials(storage_url)) == 4
+
+    df = export_study("anynetx_e-s0", storage_url)
+    assert len(df) == 4 and set(df["state"]) == {"COMPLETE"} and df["storage_seconds"].notna().all()
+    capsys.readouterr()
+    assert main(["status", "--study", "anynetx_e-s0", "--storage", storage_url, "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert (status["complete"], status["running"], status["waiting"], status["failed"]) == (4, 0, 0, 0)
+    assert (status["done"], status["n"], status["remaining"], status["eta_seconds"]) == (4, 4, 0, 0.0)
+    assert status["trials_per_minute"] > 0 and status["rate_over"] == "run"
+    assert main(["status", "--study", "anynetx_e-s0", "--storage", storage_url]) == 0
+    text = capsys.readouterr().out
+    assert "complete 4   running 0   waiting 0   failed 0" in text and "done 4/4 (100.0%)" in text
 
 
-def test_interrupted_sweep_resumes_exactly_the_missing_configs(tmp_path):
+def test_interrupted_sweep_resumes_exactly_the_missing_configs(storage_url):
     calls = []
 
     def interrupted_at_the_second(cfg, dataset, schedule, **kw):
@@ -95,16 +111,16 @@ def test_interrupted_sweep_resumes_exactly_the_missing_configs(tmp_path):
         return train(cfg, dataset, schedule, **kw)
 
     with pytest.raises(KeyboardInterrupt):
-        sweep(tmp_path, train_fn=interrupted_at_the_second)
-    ts = trials(tmp_path)
+        sweep(storage_url, train_fn=interrupted_at_the_second)
+    ts = trials(storage_url)
     assert complete_indexes(ts) == [0]
     stopped = [t for t in ts if t.state == TrialState.FAIL]
     assert [(t.user_attrs["index"], t.user_attrs["fail_reason"]) for t in stopped] == [(1, "interrupted")]
     waiting = sorted(t.user_attrs["index"] for t in ts if t.state == TrialState.WAITING)
     assert waiting == [1, 2, 3]  # the interrupted config is queued again
-    summary = sweep(tmp_path)
+    summary = sweep(storage_url)
     assert (summary.complete, summary.trained, summary.missing) == (4, 3, 0)
-    assert complete_indexes(trials(tmp_path)) == [0, 1, 2, 3]  # each exactly once
+    assert complete_indexes(trials(storage_url)) == [0, 1, 2, 3]  # each exactly once
 
 
 def test_cli_ctrl_c_exits_130_and_a_rerun_finishes(tmp_path, monkeypatch, capsys):
@@ -200,25 +216,25 @@ def test_heartbeat_is_written_while_a_trial_trains(tmp_path):
     assert t.user_attrs["heartbeat"] - t.datetime_start.timestamp() >= 0.6
 
 
-def test_a_config_is_never_trained_twice(tmp_path):
-    sweep(tmp_path, n=2, train_fn=fake_train)
-    study = optuna.load_study(study_name="anynetx_e-s0", storage=_journal(tmp_path))
+def test_a_config_is_never_trained_twice(storage_url):
+    sweep(storage_url, n=2, train_fn=fake_train)
+    study = optuna.load_study(study_name="anynetx_e-s0", storage=open_storage(storage_url))
     done = next(t for t in study.get_trials() if t.user_attrs["index"] == 0)
     # a second copy of a finished config in the queue (two processes re-enqueueing it at once)
     study.enqueue_trial({"index": 0}, user_attrs={k: done.user_attrs[k] for k in ("index", "record")})
-    assert sweep(tmp_path, n=2, train_fn=pytest.fail).complete == 2
-    copy = trials(tmp_path)[-1]
+    assert sweep(storage_url, n=2, train_fn=pytest.fail).complete == 2
+    copy = trials(storage_url)[-1]
     assert copy.state == TrialState.PRUNED and copy.user_attrs["fail_reason"] == "duplicate"
-    assert complete_indexes(trials(tmp_path)) == [0, 1]
+    assert complete_indexes(trials(storage_url)) == [0, 1]
 
 
-def test_result_of_a_trial_declared_stale_while_training_is_kept_once(tmp_path):
+def test_result_of_a_trial_declared_stale_while_training_is_kept_once(storage_url):
     calls = []
 
     def declared_stale_meanwhile(cfg, dataset, schedule, **kw):
         calls.append(cfg)
         if len(calls) == 1:  # what another worker does to a trial whose heartbeat it finds too old
-            storage = _journal(tmp_path)
+            storage = open_storage(storage_url)
             study = optuna.load_study(study_name="anynetx_e-s0", storage=storage)
             (mine,) = study.get_trials(states=(TrialState.RUNNING,))
             storage.set_trial_state_values(mine._trial_id, TrialState.FAIL)
@@ -226,9 +242,9 @@ def test_result_of_a_trial_declared_stale_while_training_is_kept_once(tmp_path):
                                                           "retry_of": mine.number, "retry_reason": "stale"})
         return fake_train(cfg, dataset, schedule, **kw)
 
-    summary = sweep(tmp_path, n=1, train_fn=declared_stale_meanwhile)
+    summary = sweep(storage_url, n=1, train_fn=declared_stale_meanwhile)
     assert (summary.complete, summary.missing, len(calls)) == (1, 0, 1)  # trained once, result not lost
-    first, retry = trials(tmp_path)
+    first, retry = trials(storage_url)
     assert first.state == TrialState.FAIL and retry.state == TrialState.COMPLETE
     assert retry.user_attrs["adopted_from"] == first.number and retry.value == retry.user_attrs["error"]
 
@@ -243,7 +259,7 @@ def test_two_workers_share_one_journal(tmp_path):
     assert all(not t.user_attrs["worker"].endswith(f":{os.getpid()}") for t in ts)  # trained by the workers
 
 
-def test_failures_are_recorded_and_the_sweep_goes_on(tmp_path):
+def test_failures_are_recorded_and_the_sweep_goes_on(storage_url):
     calls = []
 
     def flaky(cfg, dataset, schedule, **kw):
@@ -254,37 +270,43 @@ def test_failures_are_recorded_and_the_sweep_goes_on(tmp_path):
             raise RuntimeError("boom")
         return train(cfg, dataset, schedule, **kw)
 
-    summary = sweep(tmp_path, n=3, train_fn=flaky)
+    summary = sweep(storage_url, n=3, train_fn=flaky)
     assert (summary.complete, summary.failed) == (1, 1)
-    by_index = {t.user_attrs["index"]: t for t in trials(tmp_path)}
+    by_index = {t.user_attrs["index"]: t for t in trials(storage_url)}
     assert by_index[0].state == TrialState.FAIL and by_index[0].user_attrs["fail_reason"] == "diverged"
     assert "lower --lr" in by_index[0].user_attrs["fail_message"] and by_index[0].user_attrs["train_flops"] > 0
     # a crash of our code (not NaN, not OOM) is recorded but is no result: the next run trains it again
     assert by_index[1].state == TrialState.FAIL and by_index[1].user_attrs["fail_reason"] == "crash"
     assert by_index[1].user_attrs["fail_message"] == "RuntimeError: boom"
     assert by_index[2].state == TrialState.COMPLETE
-    again = sweep(tmp_path, n=3, train_fn=fake_train)
+    again = sweep(storage_url, n=3, train_fn=fake_train)
     assert (again.trained, again.complete, again.failed) == (1, 2, 1)  # the crashed one, not the diverged one
-    assert sweep(tmp_path, n=3, train_fn=pytest.fail).trained == 0  # a model's failure is a result
-    retried = sweep(tmp_path, n=3, train_fn=fake_train, retry_failed=True)
+    assert sweep(storage_url, n=3, train_fn=pytest.fail).trained == 0  # a model's failure is a result
+    retried = sweep(storage_url, n=3, train_fn=fake_train, retry_failed=True)
     assert (retried.complete, retried.failed, retried.trained) == (3, 0, 1)
 
 
-def test_a_study_with_other_settings_is_refused_and_left_untouched(tmp_path):
-    sweep(tmp_path, n=2, train_fn=fake_train)
-    journal = tmp_path / "s.journal"
-    before = journal.read_bytes()
+def test_a_study_with_other_settings_is_refused_and_left_untouched(storage_url, capsys):
+    sweep(storage_url, n=2, train_fn=fake_train)
+    before = storage_snapshot(storage_url)  # a journal's bytes, an RDB's rows
     for change, message in (({"seed": 1}, "seed 0 (here 1)"), ({"n": 1}, "n 2 (here 1)"),
                             ({"dataset": "synthetic:256"}, "dataset synthetic:512 (here synthetic:256)"),
                             ({"schedule": replace(SCHEDULE, lr=0.1)}, "schedule.lr 0.2 (here 0.1)"),
+                            ({"schedule": replace(SCHEDULE, epochs=2)}, "schedule.epochs 1 (here 2)"),
                             ({"bands": [Band("flops", None, 40e6)]}, "bands [flops in [-inf, 30M]]")):
         with pytest.raises(SweepError, match="anynetx_e-s0") as err:
-            sweep(tmp_path, **{"n": 2, "study": "anynetx_e-s0", "train_fn": pytest.fail, **change})
+            sweep(storage_url, **{"n": 2, "study": "anynetx_e-s0", "train_fn": pytest.fail, **change})
         assert message in str(err.value) and "nothing was changed" in str(err.value)
-    assert journal.read_bytes() == before
+    # the same through the command line: one line, exit status 2
+    capsys.readouterr()
+    code = main(["sample", "--space", SPACE, "-n", "2", "--flops", ":40M", "--storage", storage_url, *TRAIN_FLAGS])
+    err = capsys.readouterr().err
+    assert code == 2 and "bands [flops in [-inf, 30M]] (here [flops in [-inf, 40M]])" in err, err
+    assert "nothing was changed" in err and len(err.strip().splitlines()) == 1
+    assert storage_snapshot(storage_url) == before
 
 
-def test_export_round_trips_through_csv_and_parquet(tmp_path, capsys):
+def test_export_round_trips_through_csv_and_parquet(storage_url, tmp_path, capsys, monkeypatch):
     def one_oom(cfg, dataset, schedule, **kw):
         if cfg.stages[0].depth == 1 and not one_oom.done:
             one_oom.done = True
@@ -292,10 +314,10 @@ def test_export_round_trips_through_csv_and_parquet(tmp_path, capsys):
         return fake_train(cfg, dataset, schedule, **kw)
 
     one_oom.done = False
-    sweep(tmp_path, n=3, train_fn=one_oom)
+    sweep(storage_url, n=3, train_fn=one_oom)
     run_sweep("regnetx", 2, bands=[Band("flops", None, 400e6)], dataset=DATA, schedule=SCHEDULE, device="cpu",
-              threads=1, storage=str(tmp_path / "s.journal"), progress=False, train_fn=fake_train)
-    df = export_study("anynetx_e-s0", str(tmp_path / "s.journal"))
+              threads=1, storage=storage_url, progress=False, train_fn=fake_train)
+    df = export_study("anynetx_e-s0", storage_url)
     stage_columns = [f"{f}_{i}" for f in ("depth", "width", "stride", "bottleneck", "group_width") for i in range(1, 5)]
     for column in ["trial", "index", "state", "error", "params", "flops", "acts", "train_params", "train_flops",
                    "train_acts", *stage_columns, "block", "se_ratio", "train_loss", "train_seconds",
@@ -310,19 +332,21 @@ def test_export_round_trips_through_csv_and_parquet(tmp_path, capsys):
     assert (row["depth_1"], row["width_4"], row["flops"]) == (records[1]["stages"][0]["depth"],
                                                               records[1]["stages"][3]["width"], records[1]["flops"])
     assert (row["space"], row["seed"], row["dataset"]) == (SPACE, 0, DATA)
-    regnet = export_study("regnetx-s0", str(tmp_path / "s.journal"))
+    regnet = export_study("regnetx-s0", storage_url)
     assert {"d", "w0", "wa", "wm"} <= set(regnet.columns) and regnet["d"].between(12, 28).all()
 
     for name in ("trials.csv", "trials.parquet"):
         out = tmp_path / "out" / name
-        code = main(["export", "--study", "anynetx_e-s0", "--storage", str(tmp_path / "s.journal"), "-o", str(out),
-                     "--json"])
+        code = main(["export", "--study", "anynetx_e-s0", "--storage", storage_url, "-o", str(out), "--json"])
         summary = json.loads(capsys.readouterr().out)
         assert code == 0 and summary["rows"] == 3 and summary["columns"] == list(df.columns)
         back = pd.read_csv(out) if name.endswith(".csv") else pd.read_parquet(out)
         assert list(back.columns) == list(df.columns)
         pd.testing.assert_frame_equal(back.astype(object).where(back.notna(), None),
                                       df.astype(object).where(df.notna(), None), check_dtype=False)
+    # an RDB is read with plain SQL (nas.tables.read_trials): the same frame as through Optuna's storage API
+    monkeypatch.setattr(nas.tables, "read_trials", lambda st: st.trials())
+    pd.testing.assert_frame_equal(export_study("anynetx_e-s0", storage_url), df)
 
 
 def test_search_prints_the_best_trial_and_the_pareto_front(tmp_path, capsys):
@@ -401,7 +425,7 @@ def test_band_acceptance_sets_the_search_patience():
     standard deviations of the difference of two binomial proportions (no unsourced bounds: the rate moves
     with the sampling rules). Mutation checked: the band's low edge ignored in `band_acceptance` (17 times
     the rate); also guarded: the wrong metric, a constant rate."""
-    from nas.sweep import band_acceptance
+    from nas.search import band_acceptance
     from spaces import Band, get_space, sample
 
     space, band = get_space("anynetx_a"), Band("flops", 360e6, 400e6)
@@ -414,17 +438,18 @@ def test_band_acceptance_sets_the_search_patience():
     assert band_acceptance(get_space("anynetx_a"), [Band("flops", 1e15, None)]) == 0.0
 
 
-def test_a_finished_study_grows_to_a_larger_n_keeping_its_first_configs(tmp_path, capsys):
-    first = sweep(tmp_path, n=2, train_fn=fake_train)
+def test_a_finished_study_grows_to_a_larger_n_keeping_its_first_configs(storage_url, capsys):
+    first = sweep(storage_url, n=2, train_fn=fake_train)
     assert first.trained == 2
-    before = {t.user_attrs["index"]: t.user_attrs["record"] for t in trials(tmp_path)}
-    grown = sweep(tmp_path, n=4, train_fn=fake_train)
+    before = {t.user_attrs["index"]: t.user_attrs["record"] for t in trials(storage_url)}
+    grown = sweep(storage_url, n=4, train_fn=fake_train)
     assert grown.trained == 2 and grown.complete == 4  # only the two new configs are trained
     assert "grows from 2 to 4 configs" in capsys.readouterr().err
-    after = {t.user_attrs["index"]: t.user_attrs["record"] for t in trials(tmp_path)}
+    after = {t.user_attrs["index"]: t.user_attrs["record"] for t in trials(storage_url)}
     assert {i: after[i] for i in before} == before and sorted(after) == [0, 1, 2, 3]
-    fresh = sweep(tmp_path / "fresh", n=4, train_fn=fake_train)  # the same 4 configs as a study drawn at n=4
+    # the same 4 configs as a study drawn at n=4 (another study of the same storage)
+    fresh = sweep(storage_url, n=4, study="fresh", train_fn=fake_train)
     assert [r for _, r in sorted(after.items())] == [
-        t.user_attrs["record"] for t in sorted(trials(tmp_path / "fresh"), key=lambda t: t.user_attrs["index"])]
+        t.user_attrs["record"] for t in sorted(trials(storage_url, "fresh"), key=lambda t: t.user_attrs["index"])]
     assert fresh.trained == 4
-    assert sweep(tmp_path, n=4, train_fn=pytest.fail).trained == 0  # and it resumes as a 4-config study
+    assert sweep(storage_url, n=4, train_fn=pytest.fail).trained == 0  # and it resumes as a 4-config study

@@ -9,10 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import ROOT
 
 from nas.cli import main, version
 
-ROOT = Path(__file__).resolve().parent.parent
 PATHLIKE = re.compile(r"\.(csv|parquet|jsonl?|ya?ml|journal|ipynb|py)(:\d+)?$")
 OUTPUT_FLAGS = ("-o", "--out")
 

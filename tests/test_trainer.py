@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from nas.data import load_dataset
+from nas.datasets import load_dataset
 from nas.trainer import DeviceData, Schedule, TrainingFailed, adapt_config, train
 from spaces import complexity, get_config
 

@@ -17,19 +17,18 @@ import dataclasses
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 import torch
+from helpers import ROOT
 from torch import nn
 
 import nas.trainer as trainer
-from nas.data import load_dataset
+from nas.datasets import load_dataset
 from nas.schedule import Schedule
 from nas.trainer import DeviceData, TrainingFailed, parameter_groups, precise_bn, train
 from spaces import build_model, get_config
 
-ROOT = Path(__file__).resolve().parents[1]
 NET = {"block": "R", "stem_width": 16, "stages": [
     {"depth": 1, "width": 32, "stride": 2, "bottleneck": 1, "group_width": 32},
     {"depth": 1, "width": 64, "stride": 2, "bottleneck": 1, "group_width": 64}]}
@@ -132,7 +131,7 @@ def test_out_of_memory_is_a_result_not_a_crash():
         import resource
         import torch
         torch.set_num_threads(1)
-        from nas.data import load_dataset
+        from nas.datasets import load_dataset
         from nas.schedule import Schedule
         from nas.trainer import TrainingFailed, train
         from spaces import get_config

@@ -11,6 +11,8 @@ from torch import nn
 class TableConvModule(nn.Module):
     """Output map j reads only input maps table[j]: one grouped conv per distinct fan-in over gathered channels."""
 
+    order: torch.Tensor  # a buffer (registered in __init__): output position of each gathered map
+
     def __init__(self, table: tuple[tuple[int, ...], ...], k: int, stride: int, padding: int, bias: str,
                  out_hw: tuple[int, int]) -> None:
         super().__init__()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import partial
 from typing import ClassVar
 
 from spaces.distributions import choice
@@ -86,7 +87,7 @@ NAMED = {
 }
 
 for _name, (_k, _layout, _init, _params, _flops, _source, _note) in NAMED.items():
-    register_model(_name, lambda k=_k, layout=_layout, init=_init: DenseNetConfig(k, layout, init_features=init))
+    register_model(_name, partial(DenseNetConfig, _k, _layout, init_features=_init))
     register_reference(_name, "densenet", params=_params, flops=_flops, resolution=224, source=_source, note=_note)
 
 register_space(StructuredFamilySpace(

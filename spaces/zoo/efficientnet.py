@@ -7,6 +7,8 @@ GFLOPS (multiply-adds at the listed resolution) where given, else the paper's.
 
 from __future__ import annotations
 
+from functools import partial
+
 from spaces.mbconv import B0_STAGES, MBConvConfig, MBConvSpace, efficientnet_b0, mbconv
 from spaces.registry import register_model, register_space
 from spaces.scaling import ScalingSpace, scale
@@ -45,7 +47,7 @@ EFFICIENTNET_V2 = {
 def efficientnet(name: str) -> MBConvConfig:
     width, depth, resolution, dropout = EFFICIENTNET[name]
     cfg = scale(efficientnet_b0(), depth=depth, width=width)
-    return cfg.replace(resolution=resolution, dropout=dropout)  # type: ignore[return-value]
+    return cfg.replace(resolution=resolution, dropout=dropout)
 
 
 def efficientnet_v2(name: str) -> MBConvConfig:
@@ -70,7 +72,7 @@ def mobilenet_v3_large() -> MBConvConfig:
     stages = ("mb1_k3_s1_c16_n1_relu", "mb4_k3_s2_c24_n1_relu", "mb3_k3_s1_c24_n1_relu",
               "mb3_k5_s2_c40_n3_se0.25_relu", "mb6_k3_s2_c80_n1", "mb2.5_k3_s1_c80_n1", "mb2.3_k3_s1_c80_n2",
               "mb6_k3_s1_c112_n2_se0.25", "mb6_k5_s2_c160_n3_se0.25")
-    return mbconv(stages, stem_width=16, head_width=960, head_hidden=1280, **_V3)  # type: ignore[arg-type]
+    return mbconv(stages, stem_width=16, head_width=960, head_hidden=1280, **_V3)
 
 
 def mobilenet_v3_small() -> MBConvConfig:
@@ -78,7 +80,7 @@ def mobilenet_v3_small() -> MBConvConfig:
     stages = ("mb1_k3_s2_c16_n1_se0.25_relu", "mb4.5_k3_s2_c24_n1_relu", "mb3.67_k3_s1_c24_n1_relu",
               "mb4_k5_s2_c40_n1_se0.25", "mb6_k5_s1_c40_n2_se0.25", "mb3_k5_s1_c48_n2_se0.25",
               "mb6_k5_s2_c96_n3_se0.25")
-    return mbconv(stages, stem_width=16, head_width=576, head_hidden=1024, **_V3)  # type: ignore[arg-type]
+    return mbconv(stages, stem_width=16, head_width=576, head_hidden=1024, **_V3)
 
 
 def mnasnet1_0() -> MBConvConfig:
@@ -89,13 +91,13 @@ def mnasnet1_0() -> MBConvConfig:
 
 
 for _name in EFFICIENTNET:
-    register_model(_name, lambda n=_name: efficientnet(n))
+    register_model(_name, partial(efficientnet, _name))
     register_reference(_name, "efficientnet", params=EFFICIENTNET_REF[_name][0],
                        flops=EFFICIENTNET_REF[_name][1] * 1e9, resolution=EFFICIENTNET[_name][2], source=TV,
                        note="flops: torchvision's GFLOPS at its eval size (B2: 288 px)" if _name.endswith("b2")
                        else "")
 for _name, _row in EFFICIENTNET_V2.items():
-    register_model(_name, lambda n=_name: efficientnet_v2(n))
+    register_model(_name, partial(efficientnet_v2, _name))
     register_reference(_name, "efficientnet_v2", params=_row[4], flops=_row[5] * 1e9, resolution=_row[2], source=TV)
 
 register_model("mobilenet_v2", mobilenet_v2)

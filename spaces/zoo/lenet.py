@@ -33,7 +33,7 @@ from spaces.distributions import choice
 from spaces.errors import ConfigError
 from spaces.family_space import FamilySpace
 from spaces.graph_config import GraphConfig, check_common, register_graph_kind
-from spaces.layers import Act, Flatten, Linear, Node, Pool, Seq, Shape, _out_size
+from spaces.layers import Act, Flatten, Linear, Node, Pool, Seq, Shape, out_size
 from spaces.registry import register_model, register_space
 from spaces.zoo.references import register_reference
 
@@ -81,7 +81,7 @@ class TableConv(Node):
 
     def count(self, shape: Shape) -> tuple[Cost, Shape]:
         c, h, w = shape
-        oh, ow = (_out_size(s, self.k, self.stride, self.padding) for s in (h, w))
+        oh, ow = (out_size(s, self.k, self.stride, self.padding) for s in (h, w))
         fan_in = sum(len(row) for row in self._table(c)) * self.k * self.k
         biases = {"map": self.out, "unit": self.out * oh * ow, "none": 0}[self.bias]
         return Cost(fan_in + biases, fan_in * oh * ow, self.out * oh * ow), (self.out, oh, ow)
@@ -102,7 +102,7 @@ class Subsample(Node):
 
     def count(self, shape: Shape) -> tuple[Cost, Shape]:
         c, h, w = shape
-        return Cost(2 * c, 0, 0), (c, _out_size(h, self.k, self.k, 0), _out_size(w, self.k, self.k, 0))
+        return Cost(2 * c, 0, 0), (c, out_size(h, self.k, self.k, 0), out_size(w, self.k, self.k, 0))
 
     def build(self, shape: Shape) -> nn.Module:
         from spaces.zoo.classic_modules import SubsampleModule
@@ -173,13 +173,13 @@ class LeNetConfig(GraphConfig):
             ]
             return Seq(((FitInput(16, "area"),) if self.small else ()) + tuple(items))
         pool: Node = Subsample(2) if self.subsampling == "trainable" else Pool(self.subsampling, 2)
-        items = [
+        layers: list[Node | None] = [
             TableConv(6, 5), act, pool, act if self.subsampling == "trainable" else None,        # C1, S2
             TableConv(16, 5, table=C3_TABLE if self.connection_table else None), act,           # C3
             pool, act if self.subsampling == "trainable" else None,                             # S4
             TableConv(120, 5), act, Flatten(), Linear(84), act, Linear(self.num_classes),       # C5, F6, out
         ]
-        return Seq(((FitInput(32, "pad"),) if self.small else ()) + tuple(i for i in items if i is not None))
+        return Seq(((FitInput(32, "pad"),) if self.small else ()) + tuple(i for i in layers if i is not None))
 
 
 register_graph_kind(LeNetConfig)

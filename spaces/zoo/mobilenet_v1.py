@@ -10,6 +10,7 @@ the native input size round(224 * rho) (the paper's 192, 160, 128 px are rho = 6
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import ClassVar
 
 from spaces.distributions import choice
@@ -83,7 +84,7 @@ NAMED = {
 }
 
 for _name, (_a, _r, _params, _flops, _res, _source, _note) in NAMED.items():
-    register_model(_name, lambda a=_a, r=_r: MobileNetV1Config(a, r))
+    register_model(_name, partial(MobileNetV1Config, _a, _r))
     register_reference(_name, "mobilenet_v1", params=int(_params), flops=_flops, resolution=_res, source=_source,
                        note=_note)
 

@@ -12,9 +12,9 @@ w_b = floor(planes * base_width / 64) * cardinality, block width planes * 4 (pla
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypedDict
 
 from spaces.config import STEM_KINDS, AnyNetConfig, StageConfig
 from spaces.distributions import choice
@@ -22,6 +22,7 @@ from spaces.errors import ConfigError
 from spaces.family_space import FamilySpace
 from spaces.graph_config import config_fields, construct
 from spaces.netconfig import register_kind
+from spaces.records import config_key
 from spaces.registry import register_model, register_space
 from spaces.regnet import PUBLISHED
 from spaces.zoo.references import register_reference
@@ -137,8 +138,9 @@ class ResNetConfig:
     def build(self, zero_init_last: bool = False) -> nn.Module:
         return self.body().build(zero_init_last)
 
-    def key(self) -> tuple:
-        return (self.kind, *(getattr(self, f.name) for f in dataclasses.fields(self)))
+    def key(self) -> str:
+        """Identity of the network (spaces.records.config_key of its dict)."""
+        return config_key(self.to_dict())
 
     def replace(self, **changes: Any) -> ResNetConfig:
         return dataclasses.replace(self, **changes)
@@ -175,7 +177,14 @@ register_kind(ResNetConfig.kind, ResNetConfig.from_dict)
 
 # --- named models --------------------------------------------------------------------------------------
 LAYOUTS = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3), 50: (3, 4, 6, 3), 101: (3, 4, 23, 3), 152: (3, 8, 36, 3)}
-_SE = {"se_reduction": 16, "stem_kind": "senet"}
+
+
+class _SEOptions(TypedDict):
+    se_reduction: int
+    stem_kind: str
+
+
+_SE: _SEOptions = {"se_reduction": 16, "stem_kind": "senet"}
 NAMED: dict[str, ResNetConfig] = {
     "resnet18": ResNetConfig(LAYOUTS[18], "basic"),
     "resnet34": ResNetConfig(LAYOUTS[34], "basic"),
@@ -192,8 +201,15 @@ NAMED: dict[str, ResNetConfig] = {
     "senet154": ResNetConfig(LAYOUTS[152], cardinality=64, base_width=2, expand_3x3=True, proj_kernel=3,
                              head_dropout=0.2, se_reduction=16, stem_kind="deep", stem_width=128),
 }
+
+
+def _returns(cfg: ResNetConfig) -> Callable[[], ResNetConfig]:
+    """A model factory that gives `cfg` itself (configs are frozen)."""
+    return lambda: cfg
+
+
 for _name, _cfg in NAMED.items():
-    register_model(_name, lambda c=_cfg: c)
+    register_model(_name, _returns(_cfg))
 
 # --- reference figures ---------------------------------------------------------------------------------
 # params: exact counts of the libraries' models (torchvision 0.x model builders; timm's legacy SENet

@@ -19,6 +19,7 @@ counting as torchvision's `shufflenet_v2_x0_5/x1_0/x1_5/x2_0`. Free parameter: t
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, ClassVar
 
 from spaces.complexity import Cost
@@ -143,7 +144,7 @@ V1_FLOPS = {1: 143e6, 2: 140e6, 3: 137e6, 4: 133e6, 8: 137e6}  # the paper's Tab
 V1_PARAMS = {3: 1.9e6, 8: 2.4e6}                                  # Megvii ShuffleNet-Series README, 1.0x
 for _g, _flops in V1_FLOPS.items():
     _name = f"shufflenet_v1_g{_g}"
-    register_model(_name, lambda g=_g: ShuffleNetV1Config(groups=g))
+    register_model(_name, partial(ShuffleNetV1Config, groups=_g))
     _p = V1_PARAMS.get(_g)
     register_reference(
         _name, "shufflenet_v1", params=int(_p) if _p else None, flops=_flops, resolution=224,
@@ -210,7 +211,7 @@ register_graph_kind(ShuffleNetV2Config)
 V2_NAMED = {"shufflenet_v2_x0_5": (0.5, 1_366_792, 41e6), "shufflenet_v2_x1_0": (1.0, 2_278_604, 146e6),
             "shufflenet_v2_x1_5": (1.5, 3_503_624, 299e6), "shufflenet_v2_x2_0": (2.0, 7_393_996, 591e6)}
 for _name, (_w, _params, _flops) in V2_NAMED.items():
-    register_model(_name, lambda w=_w: ShuffleNetV2Config(width_mult=w))
+    register_model(_name, partial(ShuffleNetV2Config, width_mult=_w))
     register_reference(_name, "shufflenet_v2", params=_params, flops=_flops, resolution=224,
                        source=f"params: torchvision.models.{_name}; flops: ShuffleNet V2 paper Table 5 (MFLOPs = "
                               "multiply-adds)")

@@ -7,8 +7,8 @@ is not a number, so `structured` maps a field to labelled values drawn uniformly
     StructuredFamilySpace("densenet", "...", base=DenseNetConfig(), params={"growth_rate": choice((12, 24, 32))},
                           structured={"block_config": {"121": (6, 12, 24, 16), "169": (6, 12, 32, 32)}})
 
-`per_config_resolution=True` counts every candidate at its own `native_resolution` (MobileNet's resolution
-multiplier changes the input size, not the network).
+`per_config_resolution=True` counts every candidate at its own `native_resolution`, and its record reports
+that one (`record_resolution`; MobileNet's resolution multiplier changes the input size, not the network).
 """
 
 from __future__ import annotations
@@ -22,8 +22,11 @@ from typing import Any
 import numpy as np
 
 from spaces.complexity import Cost, Resolution
+from spaces.design_space import Suggester
+from spaces.distributions import numpy_to_python
 from spaces.errors import ConfigError
-from spaces.family_space import ConfigBatch, FamilySpace, _plain
+from spaces.family_space import ConfigBatch, FamilySpace, suggest_choice
+from spaces.netconfig import NetworkConfig
 
 
 @dataclass
@@ -82,20 +85,27 @@ class StructuredFamilySpace(FamilySpace):
         columns = {k: d.sample(rng, n) for k, d in self.params.items()}
         picks = {k: rng.integers(0, len(v), n) for k, v in self.structured.items()}
         configs = []
+        invalid, example = 0, None
         for i in range(n):
-            values = {k: _plain(v[i]) for k, v in columns.items()}
+            values = {k: numpy_to_python(v[i]) for k, v in columns.items()}
             values.update({k: list(self.structured[k].values())[int(j[i])] for k, j in picks.items()})
             values.update({k: f(values) for k, f in self.derived.items()})
             try:
                 configs.append(self.base.replace(**values))
-            except ConfigError:
-                continue
+            except ConfigError as e:
+                invalid += 1
+                example = example or str(e)
         batch_type = NativeResolutionBatch if self.per_config_resolution else ConfigBatch
-        return batch_type(configs, self.reference_resolution)
+        return batch_type(configs, self.reference_resolution, invalid=invalid, invalid_example=example)
 
-    def suggest(self, trial: Any) -> Any:
-        values = {k: trial.suggest_categorical(k, [_plain(v) for v in d.values]) for k, d in self.params.items()}
+    def record_resolution(self, cfg: NetworkConfig) -> int:
+        """Each config's own native resolution with `per_config_resolution`, else the space's."""
+        return cfg.native_resolution if self.per_config_resolution else self.reference_resolution
+
+    def suggest(self, trial: Suggester) -> NetworkConfig:
+        """As FamilySpace's, plus one categorical over the labels of each structured field."""
+        values = {k: suggest_choice(trial, k, d.values) for k, d in self.params.items()}
         for k, choices in self.structured.items():
-            values[k] = choices[trial.suggest_categorical(k, list(choices))]
+            values[k] = choices[str(trial.suggest_categorical(k, list(choices)))]
         values.update({k: f(values) for k, f in self.derived.items()})
         return self.base.replace(**values)

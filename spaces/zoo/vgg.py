@@ -13,6 +13,7 @@ average pool and a single linear classifier from 512 features, as the common CIF
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, ClassVar
 
 from spaces.complexity import ZERO, Cost
@@ -100,8 +101,8 @@ _MODELS = (
     ("vgg16_bn", "D", True, 138_365_992, 15.47e9), ("vgg19_bn", "E", True, 143_678_248, 19.63e9),
 )
 for _name, _letter, _bn, _params, _flops in _MODELS:
-    register_model(_name, lambda letter=_letter, bn=_bn: VGGConfig(letter=letter, batch_norm=bn))
-    if _params:
+    register_model(_name, partial(VGGConfig, letter=_letter, batch_norm=_bn))
+    if _params is not None and _flops is not None:
         register_reference(_name, "vgg", params=_params, flops=_flops, resolution=224,
                            source=_TV.format(_name, _params) + f", {_flops / 1e9:.2f} GFLOPS")
 register_reference("vgg11_lrn", "vgg", params=133_000_000, resolution=224,

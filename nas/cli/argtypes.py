@@ -1,4 +1,4 @@
-"""argparse value types shared by the `nas` subcommands: numbers with K/M/G/T suffixes, bands, sizes, devices."""
+"""argparse value types of the `nas` commands: numbers with K/M/G/T suffixes, bands, sizes, devices."""
 
 from __future__ import annotations
 

@@ -1,7 +1,9 @@
-"""`nas analyze` and `nas fit-regnet`: argparse subcommands for nas/cli.py.
+"""`nas analyze` (compare the error distributions of sweeps: EDFs, bands, KS tests, best ranges; the
+`analysis` package) and `nas fit-regnet` (RegNet parameters of a model's widths), and how their inputs are
+read: CSV/Parquet files of `nas export` or stored studies (nas.tables).
 
 Handlers raise AnalysisError (a SpacesError) for user mistakes, which `nas` prints as one line with exit
-status 2. Heavy imports (pandas, matplotlib, nas.sweep) happen inside the handlers.
+status 2. Heavy imports (pandas, matplotlib, nas.tables) happen inside the handlers.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from analysis.errors import AnalysisError
-from nas.argtypes import positive_int, value_range
+from nas.cli.argtypes import positive_int, value_range
 
 EFIT_AUTO_LIMIT = 2000  # models; the per-model RegNet fit takes ~17 ms each
 
@@ -24,8 +26,8 @@ if TYPE_CHECKING:
 FILE_SUFFIXES = (".csv", ".parquet", ".pq")
 
 
-def add_parsers(subparsers: argparse._SubParsersAction) -> None:
-    """Add the `analyze` and `fit-regnet` subcommands (each sets `func` to its handler)."""
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Add `analyze` and `fit-regnet` to the `nas` parser (each sets `func` to its handler)."""
     p = subparsers.add_parser(
         "analyze", help="compare design spaces: EDFs, bands, KS tests, best ranges",
         description="Compare the error distributions of sweeps (CSV/Parquet files from `nas export`, or studies "
@@ -104,7 +106,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     try:
         summary = analyze(frames, args.out, normalize=args.normalize, bins=args.bins, value_range=args.range,
                           log_bins=args.log_bins, failed=args.failed, n_boot=args.bootstrap, n_perm=args.bootstrap,
-                          efit=_want_efit(args.efit, frames), seed=args.seed, marks=marks)
+                          efit=want_efit(args.efit, frames), seed=args.seed, marks=marks)
     except AnalysisError as e:
         hint = " (--bins N, --range LO:HI, or --normalize none)" if "fewer bins" in str(e) else ""
         raise AnalysisError(f"{e}{hint}") from None
@@ -142,7 +144,11 @@ def cmd_fit_regnet(args: argparse.Namespace) -> int:
         from spaces import get_config
 
         cfg = get_config(args.config)
-        widths = expand_stages([s.width for s in cfg.stages], [s.depth for s in cfg.stages])
+        stages = getattr(cfg, "stages", None)
+        if not isinstance(stages, tuple | list) or not all(hasattr(s, "width") for s in stages):
+            raise AnalysisError(f"{args.config}: fit-regnet fits the stage widths of an AnyNet config (RegNet, "
+                                f"ResNet, ...); a {type(cfg).__name__} has none")
+        widths = expand_stages([s.width for s in stages], [s.depth for s in stages])
     else:
         widths = expand_stages(args.widths, args.depths) if args.depths else args.widths
     fit = fit_regnet(widths, wm_min=args.wm_min)
@@ -208,12 +214,9 @@ def load_input(text: str, storage: str | None = None) -> tuple[str, pd.DataFrame
 
 
 def load_study(name: str, storage: str | None = None) -> pd.DataFrame:
-    """The `nas export` DataFrame of a study, via nas.sweep.export_study."""
-    try:
-        from nas.sweep import export_study
-    except ImportError as e:
-        raise AnalysisError(f"{name!r} is not a file, and studies cannot be read here (nas.sweep.export_study "
-                            f"is unavailable: {e}); pass a CSV/Parquet file written by `nas export`") from None
+    """The `nas export` DataFrame of a study, via nas.tables.export_study."""
+    from nas.tables import export_study
+
     try:
         return export_study(name, storage)
     except AnalysisError:
@@ -298,7 +301,7 @@ def _numbers(text: str) -> list[float]:
     return values
 
 
-def _want_efit(choice: str, frames: Mapping[str, Any]) -> bool:
+def want_efit(choice: str, frames: Mapping[str, Any]) -> bool:
     """e_fit costs a RegNet fit per model; past EFIT_AUTO_LIMIT models `auto` skips it (and says so)."""
     if choice != "auto":
         return choice == "on"
