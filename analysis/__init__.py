@@ -2,7 +2,8 @@
 best-parameter bootstraps, random-search efficiency, RegNet fits and reports (REFERENCE section 3).
 
     >>> from analysis import edf, normalize, bootstrap_edf, ks_test, fit_regnet
-    >>> fit_regnet([24, 56, 56, 152, 152, 152, 152]).e_fit     # per-block widths -> d, w0, wa, wm, e_fit
+    >>> # per-block widths -> d, w0, wa, wm, e_fit
+    >>> fit_regnet([24, 56, 56, 152, 152, 152, 152]).e_fit
     0.0
 
 The numerical modules need only numpy (scipy for the random-search curve); `analysis.report`,
@@ -13,9 +14,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from analysis.edf import Bins, Normalization, complexity_weights, edf, error_grid, normalize, overlap_range
+from analysis.edf import (
+    Bins,
+    Normalization,
+    complexity_weights,
+    edf,
+    error_grid,
+    normalize,
+    overlap_range,
+)
 from analysis.errors import AnalysisError
-from analysis.regnet_fit import RegNetFit, add_efit_column, expand_stages, fit_regnet, population_trend
+from analysis.regnet_fit import (
+    RegNetFit,
+    add_efit_column,
+    expand_stages,
+    fit_regnet,
+    population_trend,
+)
 from analysis.stats import (
     BestRange,
     BootstrapEDF,
@@ -30,14 +45,39 @@ from analysis.stats import (
 )
 
 __all__ = [
-    "AnalysisError", "BestRange", "Bins", "BootstrapEDF", "Interval", "KSResult", "Normalization", "RegNetFit",
-    "add_efit_column", "analyze", "best_parameter_bootstrap", "bootstrap_edf",
-    "complexity_weights", "edf", "error_grid", "error_intervals", "expand_stages", "fit_regnet", "ks_distance",
-    "ks_test", "load_frame", "normalize", "overlap_range", "population_trend", "random_search_curve",
+    "AnalysisError",
+    "BestRange",
+    "Bins",
+    "BootstrapEDF",
+    "Interval",
+    "KSResult",
+    "Normalization",
+    "RegNetFit",
+    "add_efit_column",
+    "analyze",
+    "best_parameter_bootstrap",
+    "bootstrap_edf",
+    "complexity_weights",
+    "edf",
+    "error_grid",
+    "error_intervals",
+    "expand_stages",
+    "fit_regnet",
+    "ks_distance",
+    "ks_test",
+    "load_frame",
+    "normalize",
+    "overlap_range",
+    "population_trend",
+    "random_search_curve",
     "records_to_frame",
 ]
 
-_LAZY = {"analyze": "analysis.report", "load_frame": "analysis.data", "records_to_frame": "analysis.data"}
+_LAZY = {
+    "analyze": "analysis.report",
+    "load_frame": "analysis.data",
+    "records_to_frame": "analysis.data",
+}
 
 
 def __getattr__(name: str) -> Any:

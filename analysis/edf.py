@@ -1,8 +1,8 @@
 """Error EDFs and NDS complexity-normalized weights (REFERENCE section 3).
 
-F(e) = Σ_i w_i 1[e_i < e] with w_i = 1/n (plain) or the normalized weights: equal-width complexity bins
-over a range, each model weighted 1 / (models in its bin) / (number of bins), so every bin holds the same
-mass and spaces with different complexity distributions become comparable.
+F(e) = Σ_i w_i 1[e_i < e] with w_i = 1/n (plain) or the normalized weights: equal-width complexity
+bins over a range, each model weighted 1 / (models in its bin) / (number of bins), so every bin
+holds the same mass and spaces with different complexity distributions become comparable.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from analysis.errors import AnalysisError
 
 
 def edf(errors: np.ndarray, points: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
-    """F(e) = Σ w_i 1[e_i < e] at each point (strict: a model with error exactly e is not counted)."""
+    """F(e) = Σ w_i 1[e_i < e] at each point (strict: a model with error exactly e is not
+    counted)."""
     e = finite_values(errors, "errors")
     w = np.full(len(e), 1.0 / len(e)) if weights is None else checked_weights(weights, e)
     w = w / w.sum()  # any weights: F rises from 0 to 1
@@ -26,7 +27,8 @@ def edf(errors: np.ndarray, points: np.ndarray, weights: np.ndarray | None = Non
 
 
 def error_grid(*errors: np.ndarray, num: int = 400) -> np.ndarray:
-    """Evaluation points spanning all the given errors, with one step past each end so curves reach 0 and 1."""
+    """Evaluation points spanning all the given errors, with one step past each end so curves reach
+    0 and 1."""
     pooled = np.concatenate([finite_values(e, "errors") for e in errors])
     lo, hi = pooled.min(), pooled.max()
     pad = (hi - lo) * 0.02 or 1e-6
@@ -34,8 +36,9 @@ def error_grid(*errors: np.ndarray, num: int = 400) -> np.ndarray:
 
 
 def weighted_quantile(values: np.ndarray, q: float, weights: np.ndarray | None = None) -> float:
-    """Quantile of the weighted sample: the midpoint of the smallest x with cumulative weight >= q and the
-    smallest with cumulative weight > q (numpy's averaged_inverted_cdf; the usual median when unweighted)."""
+    """Quantile of the weighted sample: the midpoint of the smallest x with cumulative weight >= q
+    and the smallest with cumulative weight > q (numpy's averaged_inverted_cdf; the usual median
+    when unweighted)."""
     x = finite_values(values, "values")
     w = np.full(len(x), 1.0 / len(x)) if weights is None else checked_weights(weights, x)
     order = np.argsort(x, kind="stable")
@@ -43,7 +46,8 @@ def weighted_quantile(values: np.ndarray, q: float, weights: np.ndarray | None =
 
 
 def quantile_sorted(sorted_values: np.ndarray, weights: np.ndarray, q: float) -> np.ndarray:
-    """Row-wise weighted quantile (as weighted_quantile) of one sorted sample under many weight rows."""
+    """Row-wise weighted quantile (as weighted_quantile) of one sorted sample under many weight
+    rows."""
     cum = np.cumsum(weights, axis=1)
     last = len(sorted_values) - 1
     lo = np.minimum(np.argmax(cum >= q - 1e-12, axis=1), last)
@@ -53,7 +57,8 @@ def quantile_sorted(sorted_values: np.ndarray, weights: np.ndarray, q: float) ->
 
 @dataclass(frozen=True)
 class Bins:
-    """Equal-width bins over [low, high] (in log space when `log`); the last bin is closed on the right."""
+    """Equal-width bins over [low, high] (in log space when `log`); the last bin is closed on the
+    right."""
 
     low: float
     high: float
@@ -66,8 +71,10 @@ class Bins:
         if self.log and self.low <= 0:
             raise AnalysisError(f"log bins need a positive range, got low={self.low:g}")
         if not self.low < self.high and self.count > 1:
-            raise AnalysisError(f"complexity range [{self.low:g}, {self.high:g}] has no width for {self.count} "
-                                "bins; use 1 bin or no normalization")
+            raise AnalysisError(
+                f"complexity range [{self.low:g}, {self.high:g}] has no width for {self.count} "
+                "bins; use 1 bin or no normalization"
+            )
 
     @property
     def edges(self) -> np.ndarray:
@@ -95,28 +102,36 @@ class Bins:
         return f"bin {i + 1} [{e[i]:.4g}, {e[i + 1]:.4g}{close}"
 
 
-def complexity_weights(values: np.ndarray, bins: Bins, label: str = "models", metric: str = "complexity"
-                       ) -> np.ndarray:
-    """Normalized weights of models whose complexity lies inside `bins` (all must); an empty bin raises
-    an AnalysisError naming the bins and what to do."""
+def complexity_weights(
+    values: np.ndarray, bins: Bins, label: str = "models", metric: str = "complexity"
+) -> np.ndarray:
+    """Normalized weights of models whose complexity lies inside `bins` (all must); an empty bin
+    raises an AnalysisError naming the bins and what to do."""
     v = finite_values(values, metric)
     idx = bins.index(v)
     if (idx < 0).any():
-        raise AnalysisError(f"{(idx < 0).sum()} of {len(v)} {label} lie outside the {metric} range "
-                            f"[{bins.low:.4g}, {bins.high:.4g}]; leave them out first (see normalize())")
+        raise AnalysisError(
+            f"{(idx < 0).sum()} of {len(v)} {label} lie outside the {metric} range "
+            f"[{bins.low:.4g}, {bins.high:.4g}]; leave them out first (see normalize())"
+        )
     counts = np.bincount(idx, minlength=bins.count)
     empty = np.flatnonzero(counts == 0)
     if len(empty):
-        listed = ", ".join(bins.describe(i) for i in empty[:5]) + (", ..." if len(empty) > 5 else "")
-        raise AnalysisError(f"{len(empty)} of {bins.count} {'log ' if bins.log else ''}{metric} bins are empty "
-                            f"for {label} (n={len(v)} in range): {listed}; use fewer bins or a narrower "
-                            f"{metric} range")
+        listed = ", ".join(bins.describe(i) for i in empty[:5]) + (
+            ", ..." if len(empty) > 5 else ""
+        )
+        raise AnalysisError(
+            f"{len(empty)} of {bins.count} {'log ' if bins.log else ''}{metric} bins are empty "
+            f"for {label} (n={len(v)} in range): {listed}; use fewer bins or a narrower "
+            f"{metric} range"
+        )
     return 1.0 / counts[idx] / bins.count
 
 
 @dataclass(frozen=True)
 class Normalization:
-    """Per-space weights over a common binning; `inside[label]` marks the models kept, `left_out` counts the rest."""
+    """Per-space weights over a common binning; `inside[label]` marks the models kept, `left_out`
+    counts the rest."""
 
     bins: Bins
     metric: str
@@ -125,24 +140,34 @@ class Normalization:
     left_out: dict[str, int]
 
 
-def overlap_range(values: Mapping[str, np.ndarray], metric: str = "complexity") -> tuple[float, float]:
+def overlap_range(
+    values: Mapping[str, np.ndarray], metric: str = "complexity"
+) -> tuple[float, float]:
     """[max of minima, min of maxima]: the complexity range every space covers."""
     lows = {k: float(np.min(finite_values(v, metric))) for k, v in values.items()}
     highs = {k: float(np.max(finite_values(v, metric))) for k, v in values.items()}
     lo, hi = max(lows.values()), min(highs.values())
     if lo > hi:
         spans = "; ".join(f"{k}: [{lows[k]:.4g}, {highs[k]:.4g}]" for k in values)
-        raise AnalysisError(f"the {metric} ranges of the spaces do not overlap ({spans}); compare spaces with "
-                            f"overlapping {metric} or do not normalize")
+        raise AnalysisError(
+            f"the {metric} ranges of the spaces do not overlap ({spans}); compare spaces with "
+            f"overlapping {metric} or do not normalize"
+        )
     return lo, hi
 
 
-def normalize(values: Mapping[str, np.ndarray], bins: int = 10, value_range: tuple[float, float] | None = None,
-              log: bool = False, metric: str = "complexity") -> Normalization:
-    """NDS weights for each space over common bins; the default range is the overlap of the spaces' ranges.
+def normalize(
+    values: Mapping[str, np.ndarray],
+    bins: int = 10,
+    value_range: tuple[float, float] | None = None,
+    log: bool = False,
+    metric: str = "complexity",
+) -> Normalization:
+    """NDS weights for each space over common bins; the default range is the overlap of the spaces'
+    ranges.
 
-    Models outside the range are left out (counted in `left_out`); a space with fewer models in range than
-    bins, or with an empty bin, raises an AnalysisError.
+    Models outside the range are left out (counted in `left_out`); a space with fewer models in
+    range than bins, or with an empty bin, raises an AnalysisError.
     """
     arrays = {k: finite_values(v, metric) for k, v in values.items()}
     lo, hi = value_range if value_range is not None else overlap_range(arrays, metric)
@@ -150,25 +175,31 @@ def normalize(values: Mapping[str, np.ndarray], bins: int = 10, value_range: tup
     inside = {k: b.inside(v) for k, v in arrays.items()}
     for k, m in inside.items():
         if m.sum() < b.count:
-            raise AnalysisError(f"{k} has {m.sum()} models in the {metric} range [{lo:.4g}, {hi:.4g}] "
-                                f"(of {len(m)}), fewer than the {b.count} bins; use fewer bins or more models")
+            raise AnalysisError(
+                f"{k} has {m.sum()} models in the {metric} range [{lo:.4g}, {hi:.4g}] "
+                f"(of {len(m)}), fewer than the {b.count} bins; use fewer bins or more models"
+            )
     weights = {k: complexity_weights(v[inside[k]], b, k, metric) for k, v in arrays.items()}
     left_out = {k: int((~m).sum()) for k, m in inside.items()}
     return Normalization(b, metric, inside, weights, left_out)
 
 
 def finite_values(values: np.ndarray, what: str) -> np.ndarray:
-    """`values` as a flat float array; AnalysisError naming `what` when it is empty or not all finite."""
+    """`values` as a flat float array; AnalysisError naming `what` when it is empty or not all
+    finite."""
     v = np.asarray(values, dtype=float).ravel()
     if len(v) == 0:
         raise AnalysisError(f"no {what} given")
     if not np.isfinite(v).all():
-        raise AnalysisError(f"{(~np.isfinite(v)).sum()} of {len(v)} {what} are missing or not finite")
+        raise AnalysisError(
+            f"{(~np.isfinite(v)).sum()} of {len(v)} {what} are missing or not finite"
+        )
     return v
 
 
 def checked_weights(weights: np.ndarray, e: np.ndarray) -> np.ndarray:
-    """`weights` as a flat float array, one per error of `e`, finite, non-negative and not all zero."""
+    """`weights` as a flat float array, one per error of `e`, finite, non-negative and not all
+    zero."""
     w = np.asarray(weights, dtype=float).ravel()
     if w.shape != e.shape:
         raise AnalysisError(f"{len(w)} weights for {len(e)} errors")

@@ -1,10 +1,10 @@
 """How well a cheap proxy ranks models the way real training does.
 
-Given, for the same models, a ground-truth error (training close to convergence) and a proxy value (a
-short training run's error, or a training-free score oriented so that lower predicts better): Spearman's
-rho and Kendall's tau with percentile bootstrap intervals over models, the overlap of the proxy's best
-quarter with the ground truth's best quarter, and whether the proxy orders the design spaces' mean
-ground-truth errors correctly.
+Given, for the same models, a ground-truth error (training close to convergence) and a proxy value
+(a short training run's error, or a training-free score oriented so that lower predicts better):
+Spearman's rho and Kendall's tau with percentile bootstrap intervals over models, the overlap of the
+proxy's best quarter with the ground truth's best quarter, and whether the proxy orders the design
+spaces' mean ground-truth errors correctly.
 """
 
 from __future__ import annotations
@@ -26,14 +26,20 @@ class Fidelity:
     n: int
     spearman: Interval
     kendall: Interval
-    top_overlap: float          # |proxy's best quarter ∩ truth's best quarter| / quarter size
-    space_order: bool | None    # proxy orders the spaces' mean truths as the truth does (None: one space)
+    top_overlap: float  # |proxy's best quarter ∩ truth's best quarter| / quarter size
+    # proxy orders the spaces' mean truths as the truth does (None: one space)
+    space_order: bool | None
     space_means: dict[str, float]
 
     def to_dict(self) -> dict:
-        return {"n": self.n, "spearman": self.spearman.to_dict(), "kendall": self.kendall.to_dict(),
-                "top_overlap": self.top_overlap, "space_order": self.space_order,
-                "space_means": self.space_means}
+        return {
+            "n": self.n,
+            "spearman": self.spearman.to_dict(),
+            "kendall": self.kendall.to_dict(),
+            "top_overlap": self.top_overlap,
+            "space_order": self.space_order,
+            "space_means": self.space_means,
+        }
 
 
 def _rho(a: np.ndarray, b: np.ndarray) -> float:
@@ -45,14 +51,17 @@ def _tau(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def top_overlap(truth: np.ndarray, proxy: np.ndarray, frac: float = 0.25) -> float:
-    """Share of the truth's best `frac` (lowest values) that are also among the proxy's best `frac`."""
+    """Share of the truth's best `frac` (lowest values) that are also among the proxy's best
+    `frac`."""
     k = max(1, round(frac * len(truth)))
     best_truth = set(np.argsort(truth, kind="stable")[:k].tolist())
     best_proxy = set(np.argsort(proxy, kind="stable")[:k].tolist())
     return len(best_truth & best_proxy) / k
 
 
-def space_order(truth: np.ndarray, proxy: np.ndarray, groups: Sequence[str]) -> tuple[bool | None, dict]:
+def space_order(
+    truth: np.ndarray, proxy: np.ndarray, groups: Sequence[str]
+) -> tuple[bool | None, dict]:
     """Whether ranking the groups by their mean proxy value gives the order of their mean truths."""
     labels = np.asarray(groups)
     names = sorted(set(labels.tolist()))
@@ -64,14 +73,22 @@ def space_order(truth: np.ndarray, proxy: np.ndarray, groups: Sequence[str]) -> 
     return by_truth == by_proxy, means
 
 
-def fidelity(truth: Sequence[float], proxy: Sequence[float], groups: Sequence[str] | None = None,
-             n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> Fidelity:
+def fidelity(
+    truth: Sequence[float],
+    proxy: Sequence[float],
+    groups: Sequence[str] | None = None,
+    n_boot: int = 2000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> Fidelity:
     """Spearman and Kendall between `truth` and `proxy` (lower = better for both) with bootstrap
     intervals over models, the best-quarter overlap and the group order."""
     t = np.asarray(truth, dtype=float)
     p = np.asarray(proxy, dtype=float)
     if t.shape != p.shape or t.ndim != 1:
-        raise AnalysisError(f"truth and proxy must be two lists of the same length, got {t.shape} and {p.shape}")
+        raise AnalysisError(
+            f"truth and proxy must be two lists of the same length, got {t.shape} and {p.shape}"
+        )
     ok = np.isfinite(t) & np.isfinite(p)
     if ok.sum() < 4:
         raise AnalysisError(f"need at least 4 models with both values, got {int(ok.sum())}")
@@ -91,5 +108,11 @@ def fidelity(truth: Sequence[float], proxy: Sequence[float], groups: Sequence[st
     rho_lo, rho_hi = np.percentile(rhos, q)
     tau_lo, tau_hi = np.percentile(taus, q)
     order, means = space_order(t, p, g.tolist())
-    return Fidelity(len(t), Interval(_rho(t, p), float(rho_lo), float(rho_hi)),
-                    Interval(_tau(t, p), float(tau_lo), float(tau_hi)), top_overlap(t, p), order, means)
+    return Fidelity(
+        len(t),
+        Interval(_rho(t, p), float(rho_lo), float(rho_hi)),
+        Interval(_tau(t, p), float(tau_lo), float(tau_hi)),
+        top_overlap(t, p),
+        order,
+        means,
+    )

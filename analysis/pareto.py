@@ -17,8 +17,11 @@ COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:b
 COMPLEXITY = ("params", "flops", "acts", "train_params", "train_flops", "train_acts")
 
 
-def pareto_mask(x: np.ndarray, y: np.ndarray, maximize_x: bool = False, maximize_y: bool = False) -> np.ndarray:
-    """Rows that no other row dominates (at least as good in both, better in one); both minimized unless told."""
+def pareto_mask(
+    x: np.ndarray, y: np.ndarray, maximize_x: bool = False, maximize_y: bool = False
+) -> np.ndarray:
+    """Rows that no other row dominates (at least as good in both, better in one); both minimized
+    unless told."""
     a = -np.asarray(x, float) if maximize_x else np.asarray(x, float)
     b = -np.asarray(y, float) if maximize_y else np.asarray(y, float)
     if a.shape != b.shape:
@@ -29,9 +32,16 @@ def pareto_mask(x: np.ndarray, y: np.ndarray, maximize_x: bool = False, maximize
     return keep
 
 
-def plot_pareto(frames: Mapping[str, pd.DataFrame], x: str, y: str, path: str | Path,
-                maximize_x: bool = False, maximize_y: bool = False) -> Path:
-    """Every model of each frame as a point, its Pareto front as a step line; complexity axes on log scale."""
+def plot_pareto(
+    frames: Mapping[str, pd.DataFrame],
+    x: str,
+    y: str,
+    path: str | Path,
+    maximize_x: bool = False,
+    maximize_y: bool = False,
+) -> Path:
+    """Every model of each frame as a point, its Pareto front as a step line; complexity axes on log
+    scale."""
     fig = Figure(figsize=(6.0, 4.2))
     ax = fig.subplots()
     for k, (label, frame) in enumerate(frames.items()):
@@ -43,8 +53,14 @@ def plot_pareto(frames: Mapping[str, pd.DataFrame], x: str, y: str, path: str | 
         ax.scatter(xs, ys, s=12, alpha=0.45, color=color, label=f"{label} (n={len(part)})")
         front = pareto_mask(xs, ys, maximize_x, maximize_y)
         order = np.argsort(xs[front])
-        ax.step(xs[front][order], ys[front][order], where="post", color=color, lw=1.6,
-                label=f"{label}: Pareto front ({int(front.sum())})")
+        ax.step(
+            xs[front][order],
+            ys[front][order],
+            where="post",
+            color=color,
+            lw=1.6,
+            label=f"{label}: Pareto front ({int(front.sum())})",
+        )
     for axis, name, setter in ((ax.xaxis, x, ax.set_xscale), (ax.yaxis, y, ax.set_yscale)):
         if name in COMPLEXITY:
             setter("log")

@@ -1,16 +1,18 @@
 """Fit RegNet parameters to a model's per-block widths [RegNet §3.3, REFERENCE section 2].
 
-For depth d = number of blocks, find (w0, wa, wm) minimizing e_fit = mean_j |log(pred_j / obs_j)|, where pred
-is the quantized-linear rule of spaces.regnet.block_widths (q = 8), over w0 a positive multiple of 8, wa >= 0
-and wm >= wm_min (default 1.5, the lower end of the paper's RegNet range; no upper limit).
+For depth d = number of blocks, find (w0, wa, wm) minimizing e_fit = mean_j |log(pred_j / obs_j)|,
+where pred is the quantized-linear rule of spaces.regnet.block_widths (q = 8), over w0 a positive
+multiple of 8, wa >= 0 and wm >= wm_min (default 1.5, the lower end of the paper's RegNet range; no
+upper limit).
 
-The search is exact: it returns the global optimum of e_fit over that domain (up to ties in floating point),
-not the best point of a grid. e_fit is piecewise constant. Block j enters level k+1 (width round8(w0·wm^(k+1)))
-at the breakpoint wa = w0·(wm^(k+½) - 1) / j, so for fixed (w0, wm) a sweep over the sorted breakpoints gives
-the best wa exactly. Over log(wm) a branch and bound splits intervals until they are ruled out by a lower bound
-(at every wa, each block's level lies between its levels at the two ends, each level's width between its
-widths at the ends) or hold no change of level widths and no crossing of breakpoints (then one sweep is exact).
-w0 runs over every multiple of 8 that a lower bound leaves open. 10-100 ms for a 4-stage network.
+The search is exact: it returns the global optimum of e_fit over that domain (up to ties in floating
+point), not the best point of a grid. e_fit is piecewise constant. Block j enters level k+1 (width
+round8(w0·wm^(k+1))) at the breakpoint wa = w0·(wm^(k+½) - 1) / j, so for fixed (w0, wm) a sweep
+over the sorted breakpoints gives the best wa exactly. Over log(wm) a branch and bound splits
+intervals until they are ruled out by a lower bound (at every wa, each block's level lies between
+its levels at the two ends, each level's width between its widths at the ends) or hold no change of
+level widths and no crossing of breakpoints (then one sweep is exact). w0 runs over every multiple
+of 8 that a lower bound leaves open. 10-100 ms for a 4-stage network.
 """
 
 from __future__ import annotations
@@ -30,18 +32,20 @@ if TYPE_CHECKING:
     import pandas as pd
 
 Q = 8
-WM_MIN = 1.5        # the RegNet paper's range of wm is 1.5 to 3; the fit allows any wm >= wm_min
-_BIG = 1e6          # cost of a block at a level wider than the cap (such a fit cannot beat the incumbent)
-_TOL = 1e-12        # an interval is kept only if its bound is below the incumbent's e_fit by more than this
-_PARTS = 16         # first split of each w0's range of log(wm)
+WM_MIN = 1.5  # the RegNet paper's range of wm is 1.5 to 3; the fit allows any wm >= wm_min
+_BIG = 1e6  # cost of a block at a level wider than the cap (such a fit cannot beat the incumbent)
+# an interval is kept only if its bound is below the incumbent's e_fit by more than this
+_TOL = 1e-12
+_PARTS = 16  # first split of each w0's range of log(wm)
 _CELLS = 1_000_000  # intervals bounded at once: about this many (interval, block, level) cells
 _STAGE_COLUMN = re.compile(r"^(depth|width)_(\d+)$")
 
 
 @dataclass(frozen=True)
 class RegNetFit:
-    """Best (w0, wa, wm) for a depth-d model, its e_fit, and the stages the fitted parameters generate
-    (quantized widths before the compatibility step, which needs a group width: see `params`)."""
+    """Best (w0, wa, wm) for a depth-d model, its e_fit, and the stages the fitted parameters
+    generate (quantized widths before the compatibility step, which needs a group width: see
+    `params`)."""
 
     d: int
     w0: int
@@ -60,15 +64,26 @@ class RegNetFit:
     def stage_depths(self) -> list[int]:
         return stages_from_block_widths(list(self.predicted))[1]
 
-    def params(self, group_width: int = 8, bottleneck: int = 1, se_ratio: float | None = None) -> RegNetParams:
+    def params(
+        self, group_width: int = 8, bottleneck: int = 1, se_ratio: float | None = None
+    ) -> RegNetParams:
         """The fitted parameters as RegNetParams; `.to_anynet()` applies the compatibility step."""
         return RegNetParams(self.d, self.w0, self.wa, self.wm, group_width, bottleneck, se_ratio, Q)
 
     def to_dict(self) -> dict:
-        return {"d": self.d, "w0": self.w0, "wa": self.wa, "wm": self.wm, "e_fit": self.e_fit,
-                "stage_widths": self.stage_widths, "stage_depths": self.stage_depths,
-                "observed": [float(x) for x in self.observed], "predicted": list(self.predicted),
-                "wm_min": self.wm_min, "method": "exact (branch and bound)"}
+        return {
+            "d": self.d,
+            "w0": self.w0,
+            "wa": self.wa,
+            "wm": self.wm,
+            "e_fit": self.e_fit,
+            "stage_widths": self.stage_widths,
+            "stage_depths": self.stage_depths,
+            "observed": [float(x) for x in self.observed],
+            "predicted": list(self.predicted),
+            "wm_min": self.wm_min,
+            "method": "exact (branch and bound)",
+        }
 
 
 def expand_stages(widths: Sequence[float], depths: Sequence[int]) -> list[float]:
@@ -81,32 +96,47 @@ def expand_stages(widths: Sequence[float], depths: Sequence[int]) -> list[float]
 
 
 def e_fit(observed: ArrayLike, w0: ArrayLike, wa: ArrayLike, wm: ArrayLike) -> np.ndarray:
-    """e_fit of each (w0, wa, wm) candidate (arrays of equal shape, or scalars) for the observed per-block
-    widths."""
+    """e_fit of each (w0, wa, wm) candidate (arrays of equal shape, or scalars) for the observed
+    per-block widths."""
     obs = np.asarray(observed, float)
     w0, wa, wm = (np.atleast_1d(np.asarray(x, float)) for x in (w0, wa, wm))
     pred = block_widths(np.full(len(w0), len(obs)), w0, wa, wm, Q)
     return np.abs(np.log(pred / obs)).mean(axis=1)
 
 
-def fit_regnet(widths: Sequence[float], depths: Sequence[int] | None = None, wm_min: float = WM_MIN) -> RegNetFit:
-    """The (w0, wa, wm) of least e_fit for per-block `widths` (or stage `widths` with stage `depths`):
-    the global optimum over w0 in 8, 16, ..., wa >= 0 and wm >= `wm_min` (see the module docstring)."""
+def fit_regnet(
+    widths: Sequence[float], depths: Sequence[int] | None = None, wm_min: float = WM_MIN
+) -> RegNetFit:
+    """The (w0, wa, wm) of least e_fit for per-block `widths` (or stage `widths` with stage
+    `depths`): the global optimum over w0 in 8, 16, ..., wa >= 0 and wm >= `wm_min` (see the module
+    docstring)."""
     obs = np.asarray(expand_stages(widths, depths) if depths is not None else widths, float)
     if obs.ndim != 1 or len(obs) == 0 or not np.isfinite(obs).all() or (obs <= 0).any():
-        raise AnalysisError(f"widths must be a non-empty list of positive numbers, got {np.asarray(widths).tolist()}")
+        raise AnalysisError(
+            "widths must be a non-empty list of positive numbers, got "
+            f"{np.asarray(widths).tolist()}"
+        )
     if not (np.isfinite(wm_min) and wm_min > 1):
         raise AnalysisError(f"wm_min must be a number above 1, got {wm_min!r}")
     with np.errstate(over="ignore", invalid="ignore"):
         err, w0, wa, wm = _Search(obs, float(wm_min)).run()
     wa, wm = _tidy(obs, w0, wa, wm, err, wm_min)
     pred = block_widths(len(obs), w0, wa, wm, Q)
-    return RegNetFit(len(obs), w0, wa, wm, float(np.abs(np.log(pred / obs)).mean()), tuple(obs.tolist()),
-                     tuple(int(x) for x in pred), wm_min)
+    return RegNetFit(
+        len(obs),
+        w0,
+        wa,
+        wm,
+        float(np.abs(np.log(pred / obs)).mean()),
+        tuple(obs.tolist()),
+        tuple(int(x) for x in pred),
+        wm_min,
+    )
 
 
 class _Search:
-    """Branch and bound over (w0, interval of L = log wm); the incumbent is the best point found so far."""
+    """Branch and bound over (w0, interval of L = log wm); the incumbent is the best point found so
+    far."""
 
     def __init__(self, obs: np.ndarray, wm_min: float):
         self.obs, self.d, self.wm_min, self.l_min = obs, len(obs), wm_min, float(np.log(wm_min))
@@ -114,8 +144,8 @@ class _Search:
         self.best = self._start()
 
     def cap(self) -> float:
-        """No block can be wider than this in a fit better than the incumbent: the last block is the widest
-        and the others cost at least their isotonic (non-decreasing) regression."""
+        """No block can be wider than this in a fit better than the incumbent: the last block is the
+        widest and the others cost at least their isotonic (non-decreasing) regression."""
         return float(self.obs[-1] * np.exp(self.d * self.best[0] - self.iso))
 
     def run(self) -> tuple[float, int, float, float]:
@@ -132,7 +162,8 @@ class _Search:
         return err, int(w0_), float(wa), float(wm)
 
     def _start(self) -> tuple[float, float, float, float]:
-        """Incumbent: the best constant prediction (wa = 0), or a coarse sweep near w0 = first width."""
+        """Incumbent: the best constant prediction (wa = 0), or a coarse sweep near w0 = first
+        width."""
         obs = self.obs
         w0s = np.arange(Q, obs.max() + 2 * Q, Q, dtype=float)
         const = np.abs(np.log(w0s[:, None] / obs[None, :])).mean(axis=1)
@@ -150,20 +181,26 @@ class _Search:
         return best
 
     def _initial(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Every w0 a cheap bound leaves open, each with its range of L cut into _PARTS intervals."""
+        """Every w0 a cheap bound leaves open, each with its range of L cut into _PARTS
+        intervals."""
         obs, err, cap = self.obs, self.best[0], self.cap()
         # w0 <= cap, and past the widest width e_fit >= log(w0) - mean(log obs)
-        w0s = np.arange(Q, min(cap, max(obs.max(), np.exp(err + np.log(obs).mean()))) + Q, Q, dtype=float)
+        w0s = np.arange(
+            Q, min(cap, max(obs.max(), np.exp(err + np.log(obs).mean()))) + Q, Q, dtype=float
+        )
         # block j > 0 gets w0 or a level of at least round8(w0 · wm_min)
         second = np.round(w0s * self.wm_min / Q) * Q
-        rest = np.minimum(np.abs(np.log(w0s[:, None] / obs[None, 1:])),
-                          np.maximum(0, np.log(second[:, None] / obs[None, 1:]))).sum(axis=1)
+        rest = np.minimum(
+            np.abs(np.log(w0s[:, None] / obs[None, 1:])),
+            np.maximum(0, np.log(second[:, None] / obs[None, 1:])),
+        ).sum(axis=1)
         bound = (np.abs(np.log(w0s / obs[0])) + rest) / self.d
         w0s = w0s[bound < err - _TOL]
-        # wm = wm_min itself, exactly: the intervals' sweeps are inside them, and wm_min may be a tie of
-        # round8 (w0 = 56, wm = 1.5: 84 rounds to 80, a width that every wm just above 1.5 rounds to 88)
+        # wm = wm_min itself, exactly: the intervals' sweeps are inside them, and wm_min may be a
+        # tie of round8 (w0 = 56, wm = 1.5: 84 rounds to 80, a width that every wm just above 1.5
+        # rounds to 88)
         self.best = self._offer(self.best, w0s, np.full(len(w0s), self.wm_min), cap)
-        top = np.log((cap + Q) / w0s)          # past it every level but w0 is wider than the cap
+        top = np.log((cap + Q) / w0s)  # past it every level but w0 is wider than the cap
         w0s, top = w0s[top > self.l_min], top[top > self.l_min]
         t = np.linspace(0, 1, _PARTS + 1)
         la = self.l_min + (top[:, None] - self.l_min) * t[None, :-1]
@@ -171,7 +208,8 @@ class _Search:
         return np.repeat(w0s, _PARTS), la.ravel(), lb.ravel()
 
     def _step(self, w0: np.ndarray, la: np.ndarray, lb: np.ndarray) -> tuple[np.ndarray, ...]:
-        """Bound a batch of intervals, sweep the survivors at their midpoints, split the unresolved ones."""
+        """Bound a batch of intervals, sweep the survivors at their midpoints, split the unresolved
+        ones."""
         obs, cap = self.obs, self.cap()
         bound, settled = _level_bound(obs, w0, la, lb, cap)
         keep = bound < self.best[0] - _TOL
@@ -191,8 +229,11 @@ class _Search:
         w0, la, lb, mid = w0[split], la[split], lb[split], mid[split]
         return np.concatenate([w0, w0]), np.concatenate([la, mid]), np.concatenate([mid, lb])
 
-    def _offer(self, best: tuple, w0: np.ndarray, wm: np.ndarray, cap: float) -> tuple[float, float, float, float]:
-        """The incumbent (e_fit, w0, wa, wm), or the best exact sweep at (w0, wm) that e_fit confirms."""
+    def _offer(
+        self, best: tuple, w0: np.ndarray, wm: np.ndarray, cap: float
+    ) -> tuple[float, float, float, float]:
+        """The incumbent (e_fit, w0, wa, wm), or the best exact sweep at (w0, wm) that e_fit
+        confirms."""
         if not len(w0):
             return best
         wa, err = _sweep(self.obs, w0, wm, cap)
@@ -223,37 +264,42 @@ def _breakpoints(w0: np.ndarray, ls: np.ndarray, d: int, k: int) -> np.ndarray:
     return w0[:, None, None] * np.expm1(ls[:, None, None] * a[None, None, :]) / j[None, :, None]
 
 
-def _sweep(obs: np.ndarray, w0: np.ndarray, wm: np.ndarray, cap: float) -> tuple[np.ndarray, np.ndarray]:
-    """Exact best wa at each row (w0, wm) and its e_fit, from the sorted breakpoints (levels above the cap
-    are left out: they cost more than the incumbent)."""
+def _sweep(
+    obs: np.ndarray, w0: np.ndarray, wm: np.ndarray, cap: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact best wa at each row (w0, wm) and its e_fit, from the sorted breakpoints (levels above
+    the cap are left out: they cost more than the incumbent)."""
     d, n, ls = len(obs), len(wm), np.log(wm)
     base = np.abs(np.log(w0[:, None] / obs[None, :])).sum(axis=1)
     if d == 1:
         return np.zeros(n), base
     k = _n_levels(w0, ls, cap)
     widths = _levels(w0, wm, k)
-    cost = np.abs(np.log(widths[:, None, :] / obs[None, 1:, None]))               # (n, d-1, k+2)
+    cost = np.abs(np.log(widths[:, None, :] / obs[None, 1:, None]))  # (n, d-1, k+2)
     step = np.where(widths[:, None, 1:] > cap, _BIG, np.diff(cost, axis=2)).reshape(n, -1)
     at = _breakpoints(w0, ls, d, k).reshape(n, -1)
     order = np.argsort(at, axis=1)
     at = np.take_along_axis(at, order, 1)
     total = np.cumsum(np.take_along_axis(step, order, 1), axis=1)
     after = np.concatenate([at[:, 1:], 2 * at[:, -1:] + 1], axis=1)
-    total = np.where(after > at, total, np.inf)                                   # empty cells
+    total = np.where(after > at, total, np.inf)  # empty cells
     i, rows = np.argmin(total, axis=1), np.arange(n)
     best, wa = base + total[rows, i], (at[rows, i] + after[rows, i]) / 2
-    flat = base <= best                                                           # wa = 0: every block at w0
+    flat = base <= best  # wa = 0: every block at w0
     return np.where(flat, 0.0, wa), np.where(flat, base, best) / d
 
 
-def _level_bound(obs: np.ndarray, w0: np.ndarray, la: np.ndarray, lb: np.ndarray,
-                 cap: float) -> tuple[np.ndarray, np.ndarray]:
-    """Lower bound of e_fit over L in [la, lb] and any wa: blocks take non-decreasing levels, each level's
-    width between its widths at la and lb. Also whether those widths (up to the cap) are constant there."""
+def _level_bound(
+    obs: np.ndarray, w0: np.ndarray, la: np.ndarray, lb: np.ndarray, cap: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Lower bound of e_fit over L in [la, lb] and any wa: blocks take non-decreasing levels, each
+    level's width between its widths at la and lb. Also whether those widths (up to the cap) are
+    constant there."""
     uniq, inv = np.unique(obs, return_inverse=True)
     k = _n_levels(w0, la, cap)
     low, high = _levels(w0, np.exp(la), k), _levels(w0, np.exp(lb), k)
-    dist = _distance(np.log(uniq)[None, :, None], low[:, None, :], high[:, None, :], cap)   # (n, u, k+2)
+    # (n, u, k+2)
+    dist = _distance(np.log(uniq)[None, :, None], low[:, None, :], high[:, None, :], cap)
     best = np.full(low.shape, np.inf)
     best[:, 0] = dist[:, inv[0], 0]
     for j in range(1, len(obs)):
@@ -262,24 +308,31 @@ def _level_bound(obs: np.ndarray, w0: np.ndarray, la: np.ndarray, lb: np.ndarray
 
 
 def _distance(log_obs: np.ndarray, low: np.ndarray, high: np.ndarray, cap: float) -> np.ndarray:
-    """|log| distance from an observed width to a level's range of widths [low, high]; _BIG above the cap."""
+    """|log| distance from an observed width to a level's range of widths [low, high]; _BIG above
+    the cap."""
     gap = np.maximum(0, np.maximum(np.log(low) - log_obs, log_obs - np.log(high)))
     return np.where(low > cap, _BIG, gap)
 
 
-def _sweep_bound(obs: np.ndarray, w0: np.ndarray, la: np.ndarray, lb: np.ndarray, cap: float) -> np.ndarray:
-    """Lower bound of e_fit over L in [la, lb]: at each wa, block j's level lies between its levels at lb and
-    at la (breakpoints grow with L), and each level's width between its widths at la and lb."""
+def _sweep_bound(
+    obs: np.ndarray, w0: np.ndarray, la: np.ndarray, lb: np.ndarray, cap: float
+) -> np.ndarray:
+    """Lower bound of e_fit over L in [la, lb]: at each wa, block j's level lies between its levels
+    at lb and at la (breakpoints grow with L), and each level's width between its widths at la and
+    lb."""
     d, n = len(obs), len(la)
     first = np.abs(np.log(w0 / obs[0]))
     if d == 1:
         return first
     k = _n_levels(w0, la, cap)
     low, high = _levels(w0, np.exp(la), k), _levels(w0, np.exp(lb), k)
-    dist = _distance(np.log(obs[1:])[None, :, None], low[:, None, :], high[:, None, :], cap)  # (n, d-1, k+2)
-    nearest = np.argmin(dist, axis=2)          # dist is unimodal in the level: clip this into [lowest, highest]
+    # (n, d-1, k+2)
+    dist = _distance(np.log(obs[1:])[None, :, None], low[:, None, :], high[:, None, :], cap)
+    # dist is unimodal in the level: clip this into [lowest, highest]
+    nearest = np.argmin(dist, axis=2)
     at = np.concatenate([_breakpoints(w0, la, d, k), _breakpoints(w0, lb, d, k)], axis=2)
-    raises_top = np.repeat([1, 0], k + 1)      # la's breakpoints raise the highest level, lb's the lowest
+    # la's breakpoints raise the highest level, lb's the lowest
+    raises_top = np.repeat([1, 0], k + 1)
     order = np.argsort(at, axis=2, kind="stable")
     at, top = np.take_along_axis(at, order, 2), raises_top[order]
     level = np.clip(nearest[:, :, None], np.cumsum(1 - top, axis=2), np.cumsum(top, axis=2))
@@ -292,8 +345,9 @@ def _sweep_bound(obs: np.ndarray, w0: np.ndarray, la: np.ndarray, lb: np.ndarray
 
 
 def _same_order(d: int, w0: np.ndarray, la: np.ndarray, lb: np.ndarray, cap: float) -> np.ndarray:
-    """Whether the breakpoints that matter (up to the first one into a level above the cap) keep their order
-    from la to lb. Two breakpoints' ratio is monotone in L, so they cross at most once."""
+    """Whether the breakpoints that matter (up to the first one into a level above the cap) keep
+    their order from la to lb. Two breakpoints' ratio is monotone in L, so they cross at most
+    once."""
     if d == 1:
         return np.ones(len(la), bool)
     n = len(la)
@@ -320,8 +374,11 @@ def _isotonic_l1(x: np.ndarray) -> float:
     return float(best.min())
 
 
-def _tidy(obs: np.ndarray, w0: int, wa: float, wm: float, err: float, wm_min: float) -> tuple[float, float]:
-    """Round wa and wm to the fewest decimals (2..6) that keep the same e_fit, for readable output."""
+def _tidy(
+    obs: np.ndarray, w0: int, wa: float, wm: float, err: float, wm_min: float
+) -> tuple[float, float]:
+    """Round wa and wm to the fewest decimals (2..6) that keep the same e_fit, for readable
+    output."""
     for digits in range(2, 7):
         a, m = round(wa, digits), round(wm, digits + 1)
         if m >= wm_min and e_fit(obs, w0, a, m)[0] <= err + 1e-12:
@@ -329,15 +386,18 @@ def _tidy(obs: np.ndarray, w0: int, wa: float, wm: float, err: float, wm_min: fl
     return wa, wm
 
 
-# --- populations -------------------------------------------------------------------------------------
+# --- populations ----------------------------------------------------------------------------------
 def stage_columns(frame: pd.DataFrame) -> list[int]:
     """Stage numbers i with both depth_i and width_i columns, in order."""
     found = {int(m.group(2)) for c in frame.columns if (m := _STAGE_COLUMN.match(str(c)))}
-    return sorted(i for i in found if f"depth_{i}" in frame.columns and f"width_{i}" in frame.columns)
+    return sorted(
+        i for i in found if f"depth_{i}" in frame.columns and f"width_{i}" in frame.columns
+    )
 
 
 def frame_block_widths(frame: pd.DataFrame) -> list[list[float]]:
-    """Per-block widths of every row of a frame with depth_i / width_i columns (missing stages skipped)."""
+    """Per-block widths of every row of a frame with depth_i / width_i columns (missing stages
+    skipped)."""
     stages = stage_columns(frame)
     if not stages:
         raise AnalysisError("no per-stage depth_i / width_i columns to take block widths from")
@@ -384,8 +444,8 @@ def population_trend(frame: pd.DataFrame, top_k: int = 20) -> Trend:
 
 
 def add_efit_column(frame: pd.DataFrame, wm_min: float = WM_MIN) -> pd.DataFrame:
-    """A copy of `frame` with e_fit (and fitted fit_w0, fit_wa, fit_wm) for every model, e.g. to plot
-    error against e_fit."""
+    """A copy of `frame` with e_fit (and fitted fit_w0, fit_wa, fit_wm) for every model, e.g. to
+    plot error against e_fit."""
     fits = [fit_regnet(b, wm_min=wm_min) if b else None for b in frame_block_widths(frame)]
     out = frame.copy()
     for key in ("e_fit", "w0", "wa", "wm"):

@@ -2,8 +2,8 @@
 
 Every resampling function takes a `seed` (numpy Generator) and is vectorized: resamples are count
 matrices C (resamples x models), and weights, EDFs and statistics are matrix products on them.
-Normalized variants take each model's complexity and the common `Bins`; weights are recomputed for every
-resample, and resamples that leave a bin empty (weights undefined) are rejected and counted.
+Normalized variants take each model's complexity and the common `Bins`; weights are recomputed for
+every resample, and resamples that leave a bin empty (weights undefined) are rejected and counted.
 """
 
 from __future__ import annotations
@@ -40,7 +40,8 @@ class Interval:
 
 @dataclass(frozen=True)
 class BootstrapEDF:
-    """EDF at `points` with a pointwise percentile band, and intervals for min, mean and median error."""
+    """EDF at `points` with a pointwise percentile band, and intervals for min, mean and median
+    error."""
 
     points: np.ndarray
     edf: np.ndarray
@@ -77,22 +78,34 @@ class BestRange:
     values: np.ndarray = field(repr=False, default_factory=lambda: np.empty(0))
 
     def to_dict(self) -> dict[str, float | int]:
-        return {"median": self.median, "low": self.low, "high": self.high, "n": self.n, "draws": self.draws,
-                "n_boot": self.n_boot}
+        return {
+            "median": self.median,
+            "low": self.low,
+            "high": self.high,
+            "n": self.n,
+            "draws": self.draws,
+            "n_boot": self.n_boot,
+        }
 
 
-# --- resampled weights ------------------------------------------------------------------------------
+# --- resampled weights ----------------------------------------------------------------------------
 def _counts(idx: np.ndarray, n: int) -> np.ndarray:
     """(B, n) multiplicities of each model in each resample of indices `idx` (B, k)."""
     rows = np.repeat(np.arange(len(idx)), idx.shape[1])
-    return np.bincount(rows * n + idx.ravel(), minlength=len(idx) * n).reshape(len(idx), n).astype(float)
+    return (
+        np.bincount(rows * n + idx.ravel(), minlength=len(idx) * n)
+        .reshape(len(idx), n)
+        .astype(float)
+    )
 
 
-def _weights(counts: np.ndarray, bin_index: np.ndarray | None, nbins: int) -> tuple[np.ndarray, np.ndarray]:
+def _weights(
+    counts: np.ndarray, bin_index: np.ndarray | None, nbins: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Per-resample weights (rows sum to 1) and the mask of resamples with no empty bin."""
     if bin_index is None:
         return counts / counts.sum(axis=1, keepdims=True), np.ones(len(counts), bool)
-    per_bin = counts @ np.eye(nbins)[bin_index]                      # (B, bins) models per bin
+    per_bin = counts @ np.eye(nbins)[bin_index]  # (B, bins) models per bin
     ok = (per_bin > 0).all(axis=1)
     safe = np.where(per_bin > 0, per_bin, 1.0)
     return counts / safe[:, bin_index] / nbins, ok
@@ -102,35 +115,50 @@ def _bin_index(complexity: np.ndarray | None, bins: Bins | None, n: int) -> np.n
     if bins is None:
         return None
     if complexity is None:
-        raise AnalysisError("normalized statistics need each model's complexity along with the bins")
+        raise AnalysisError(
+            "normalized statistics need each model's complexity along with the bins"
+        )
     idx = bins.index(finite_values(complexity, "complexity"))
     if len(idx) != n:
         raise AnalysisError(f"{len(idx)} complexity values for {n} errors")
     if (idx < 0).any():
-        raise AnalysisError(f"{(idx < 0).sum()} models lie outside the bins' range; leave them out first")
+        raise AnalysisError(
+            f"{(idx < 0).sum()} models lie outside the bins' range; leave them out first"
+        )
     return idx
 
 
 def _check_accepted(ok: np.ndarray, what: str) -> None:
     if ok.mean() < MIN_ACCEPTED:
-        raise AnalysisError(f"{(~ok).sum()} of {len(ok)} {what} left a complexity bin empty, so the normalized "
-                            "weights are undefined too often; use fewer bins or a narrower range")
+        raise AnalysisError(
+            f"{(~ok).sum()} of {len(ok)} {what} left a complexity bin empty, so the normalized "
+            "weights are undefined too often; use fewer bins or a narrower range"
+        )
 
 
-# --- bootstrap bands and intervals ------------------------------------------------------------------
-def bootstrap_edf(errors: np.ndarray, points: np.ndarray, complexity: np.ndarray | None = None,
-                  bins: Bins | None = None, n_boot: int = 1000, level: float = 0.95, seed: int = 0
-                  ) -> BootstrapEDF:
-    """Resample models with replacement `n_boot` times: a pointwise band for the (normalized) EDF and
-    percentile intervals for min, mean and median error (weighted when `bins` is given)."""
+# --- bootstrap bands and intervals ----------------------------------------------------------------
+def bootstrap_edf(
+    errors: np.ndarray,
+    points: np.ndarray,
+    complexity: np.ndarray | None = None,
+    bins: Bins | None = None,
+    n_boot: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> BootstrapEDF:
+    """Resample models with replacement `n_boot` times: a pointwise band for the (normalized) EDF
+    and percentile intervals for min, mean and median error (weighted when `bins` is given)."""
     e = finite_values(errors, "errors")
     n, pts = len(e), np.asarray(points, float)
     bidx = _bin_index(complexity, bins, n)
     nbins = bins.count if bins else 1
-    # the sample's own weights first: an empty bin there raises the message that names it (bins without the
-    # complexity raised in _bin_index)
-    base_w = (np.full(n, 1.0 / n) if bins is None or complexity is None
-              else complexity_weights(complexity, bins, "the sample"))
+    # the sample's own weights first: an empty bin there raises the message that names it (bins
+    # without the complexity raised in _bin_index)
+    base_w = (
+        np.full(n, 1.0 / n)
+        if bins is None or complexity is None
+        else complexity_weights(complexity, bins, "the sample")
+    )
     rng = np.random.default_rng(seed)
     counts = _counts(rng.integers(0, n, size=(n_boot, n)), n)
     w, ok = _weights(counts, bidx, nbins)
@@ -141,25 +169,47 @@ def bootstrap_edf(errors: np.ndarray, points: np.ndarray, complexity: np.ndarray
     lower, upper = np.quantile(curves, [a, 1 - a], axis=0)
 
     order = np.argsort(e, kind="stable")
-    stats = {"min": np.where(counts > 0, e, np.inf).min(axis=1), "mean": w @ e,
-             "median": quantile_sorted(e[order], w[:, order], 0.5)}
-    point = {"min": float(e.min()), "mean": float(base_w @ e), "median": weighted_quantile(e, 0.5, base_w)}
-    intervals = {k: Interval(point[k], *map(float, np.quantile(v, [a, 1 - a]))) for k, v in stats.items()}
-    return BootstrapEDF(pts, edf(e, pts, base_w), lower, upper, intervals, n, int(ok.sum()),
-                        int((~ok).sum()), level)
+    stats = {
+        "min": np.where(counts > 0, e, np.inf).min(axis=1),
+        "mean": w @ e,
+        "median": quantile_sorted(e[order], w[:, order], 0.5),
+    }
+    point = {
+        "min": float(e.min()),
+        "mean": float(base_w @ e),
+        "median": weighted_quantile(e, 0.5, base_w),
+    }
+    intervals = {
+        k: Interval(point[k], *map(float, np.quantile(v, [a, 1 - a]))) for k, v in stats.items()
+    }
+    return BootstrapEDF(
+        pts, edf(e, pts, base_w), lower, upper, intervals, n, int(ok.sum()), int((~ok).sum()), level
+    )
 
 
-def error_intervals(errors: np.ndarray, complexity: np.ndarray | None = None, bins: Bins | None = None,
-                    n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> dict[str, Interval]:
-    """Bootstrap intervals for the min, mean and median error (weighted means and medians with `bins`)."""
+def error_intervals(
+    errors: np.ndarray,
+    complexity: np.ndarray | None = None,
+    bins: Bins | None = None,
+    n_boot: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> dict[str, Interval]:
+    """Bootstrap intervals for the min, mean and median error (weighted means and medians with
+    `bins`)."""
     return bootstrap_edf(errors, np.empty(0), complexity, bins, n_boot, level, seed).intervals
 
 
-# --- Kolmogorov-Smirnov -----------------------------------------------------------------------------
-def ks_distance(a: np.ndarray, b: np.ndarray, weights_a: np.ndarray | None = None,
-                weights_b: np.ndarray | None = None) -> float:
-    """D = sup_e |F_a(e) - F_b(e)|; the sup is attained just above a pooled data point, where the strict
-    and non-strict EDFs agree, so this equals scipy.stats.ks_2samp's statistic when unweighted."""
+# --- Kolmogorov-Smirnov ---------------------------------------------------------------------------
+def ks_distance(
+    a: np.ndarray,
+    b: np.ndarray,
+    weights_a: np.ndarray | None = None,
+    weights_b: np.ndarray | None = None,
+) -> float:
+    """D = sup_e |F_a(e) - F_b(e)|; the sup is attained just above a pooled data point, where the
+    strict and non-strict EDFs agree, so this equals scipy.stats.ks_2samp's statistic when
+    unweighted."""
     a, b = finite_values(a, "errors"), finite_values(b, "errors")
     pts = np.unique(np.concatenate([a, b]))
     fa = edf(a, np.nextafter(pts, np.inf), weights_a)
@@ -167,11 +217,18 @@ def ks_distance(a: np.ndarray, b: np.ndarray, weights_a: np.ndarray | None = Non
     return float(np.abs(fa - fb).max())
 
 
-def ks_test(a: np.ndarray, b: np.ndarray, complexity_a: np.ndarray | None = None,
-            complexity_b: np.ndarray | None = None, bins: Bins | None = None, n_perm: int = 1000,
-            seed: int = 0) -> KSResult:
-    """KS distance between two (normalized) EDFs and a permutation p-value: the pooled models (with their
-    complexity) are split at random into groups of the original sizes and weights are recomputed."""
+def ks_test(
+    a: np.ndarray,
+    b: np.ndarray,
+    complexity_a: np.ndarray | None = None,
+    complexity_b: np.ndarray | None = None,
+    bins: Bins | None = None,
+    n_perm: int = 1000,
+    seed: int = 0,
+) -> KSResult:
+    """KS distance between two (normalized) EDFs and a permutation p-value: the pooled models (with
+    their complexity) are split at random into groups of the original sizes and weights are
+    recomputed."""
     a, b = finite_values(a, "errors"), finite_values(b, "errors")
     na, n = len(a), len(a) + len(b)
     pooled = np.concatenate([a, b])
@@ -179,13 +236,21 @@ def ks_test(a: np.ndarray, b: np.ndarray, complexity_a: np.ndarray | None = None
     if bins is not None:
         if complexity_a is None or complexity_b is None:
             raise AnalysisError("a normalized KS test needs the complexity of both samples")
-        bidx = _bin_index(np.concatenate([finite_values(complexity_a, "complexity"),
-                                          finite_values(complexity_b, "complexity")]), bins, n)
+        bidx = _bin_index(
+            np.concatenate(
+                [
+                    finite_values(complexity_a, "complexity"),
+                    finite_values(complexity_b, "complexity"),
+                ]
+            ),
+            bins,
+            n,
+        )
     nbins = bins.count if bins else 1
     observed = np.zeros((1, n))
     observed[0, :na] = 1
     rng = np.random.default_rng(seed)
-    labels = np.argsort(rng.random((n_perm, n)), axis=1) < na       # each row: a random split na / nb
+    labels = np.argsort(rng.random((n_perm, n)), axis=1) < na  # each row: a random split na / nb
     d_obs, ok_obs = _split_distances(pooled, observed, bidx, nbins)
     # only bins leave a bin empty, and with bins both complexities were checked above
     if not ok_obs[0] and bins is not None and complexity_a is not None and complexity_b is not None:
@@ -199,21 +264,30 @@ def ks_test(a: np.ndarray, b: np.ndarray, complexity_a: np.ndarray | None = None
     return KSResult(float(d_obs[0]), float(p), len(d_perm), int((~ok).sum()), bins is not None)
 
 
-def _split_distances(pooled: np.ndarray, in_a: np.ndarray, bidx: np.ndarray | None, nbins: int
-                     ) -> tuple[np.ndarray, np.ndarray]:
-    """KS distance for each row of the 0/1 membership matrix `in_a` (rows: splits of the pooled models)."""
+def _split_distances(
+    pooled: np.ndarray, in_a: np.ndarray, bidx: np.ndarray | None, nbins: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """KS distance for each row of the 0/1 membership matrix `in_a` (rows: splits of the pooled
+    models)."""
     wa, ok_a = _weights(in_a, bidx, nbins)
     wb, ok_b = _weights(1 - in_a, bidx, nbins)
     order = np.argsort(pooled, kind="stable")
     s = pooled[order]
-    ends = np.flatnonzero(np.append(s[1:] != s[:-1], True))         # last model of each run of equal errors
+    # last model of each run of equal errors
+    ends = np.flatnonzero(np.append(s[1:] != s[:-1], True))
     diff = np.cumsum((wa - wb)[:, order], axis=1)[:, ends]
     return np.abs(diff).max(axis=1), ok_a & ok_b
 
 
-# --- best parameter value ---------------------------------------------------------------------------
-def best_parameter_bootstrap(x: np.ndarray, errors: np.ndarray, frac: float = 0.25, n_boot: int = 10_000,
-                             level: float = 0.95, seed: int = 0) -> BestRange:
+# --- best parameter value -------------------------------------------------------------------------
+def best_parameter_bootstrap(
+    x: np.ndarray,
+    errors: np.ndarray,
+    frac: float = 0.25,
+    n_boot: int = 10_000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> BestRange:
     """Draw `frac` of the (x, error) pairs with replacement, keep the x of the lowest error; repeat
     `n_boot` times. Returns the median (most likely best value) and the `level` interval of x.
     Pairs with a missing x or error are ignored."""
@@ -227,51 +301,67 @@ def best_parameter_bootstrap(x: np.ndarray, errors: np.ndarray, frac: float = 0.
     n, draws = len(x), max(1, round(frac * len(x)))
     rng = np.random.default_rng(seed)
     best = np.empty(n_boot)
-    chunk = max(1, 2_000_000 // draws)                                # bounds memory for large samples
+    chunk = max(1, 2_000_000 // draws)  # bounds memory for large samples
     for start in range(0, n_boot, chunk):
         idx = rng.integers(0, n, size=(min(chunk, n_boot - start), draws))
-        best[start:start + len(idx)] = x[idx[np.arange(len(idx)), np.argmin(e[idx], axis=1)]]
+        best[start : start + len(idx)] = x[idx[np.arange(len(idx)), np.argmin(e[idx], axis=1)]]
     a = (1 - level) / 2
-    # inverted_cdf: ends and median are values the parameter actually took (matters for integer params)
+    # inverted_cdf: ends and median are values the parameter actually took
+    # (matters for integer params)
     lo, med, hi = np.quantile(best, [a, 0.5, 1 - a], method="inverted_cdf")
     return BestRange(float(med), float(lo), float(hi), n, draws, n_boot, best)
 
 
-# --- random search ----------------------------------------------------------------------------------
+# --- random search --------------------------------------------------------------------------------
 def default_draws(n: int) -> np.ndarray:
     """m = 1, 2, 4, ... up to n, with n itself last."""
     ms = 2 ** np.arange(int(np.log2(n)) + 1) if n >= 1 else np.empty(0, int)
     return np.unique(np.append(ms, n))
 
 
-def random_search_curve(errors: np.ndarray, draws: np.ndarray | None = None, replace: bool = False,
-                        weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def random_search_curve(
+    errors: np.ndarray,
+    draws: np.ndarray | None = None,
+    replace: bool = False,
+    weights: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Exact expected minimum error of m random models from the sample, for each m in `draws`.
 
-    With sorted errors e_(1) <= ... <= e_(n), E[min] = Σ_k e_(k) (S_k - S_{k+1}) where S_k = P(min >= e_(k)):
-    C(n-k+1, m) / C(n, m) for distinct models (replace=False, m <= n), or (tail weight from k)^m for
-    independent draws (replace=True, which also accepts weights, e.g. the normalized ones).
+    With sorted errors e_(1) <= ... <= e_(n), E[min] = Σ_k e_(k) (S_k - S_{k+1}) where
+    S_k = P(min >= e_(k)): C(n-k+1, m) / C(n, m) for distinct models (replace=False, m <= n), or
+    (tail weight from k)^m for independent draws (replace=True, which also accepts weights, e.g.
+    the normalized ones).
     """
     e = finite_values(errors, "errors")
     n = len(e)
     ms = default_draws(n) if draws is None else np.asarray(draws, int).ravel()
     if (ms < 1).any() or (not replace and (ms > n).any()):
-        raise AnalysisError(f"draws must be between 1 and n={n} without replacement, got {ms.tolist()}")
+        raise AnalysisError(
+            f"draws must be between 1 and n={n} without replacement, got {ms.tolist()}"
+        )
     if weights is not None and not replace:
         raise AnalysisError("weighted random search draws with replacement; pass replace=True")
     order = np.argsort(e, kind="stable")
     s = e[order]
-    k = np.arange(1, n + 2)[None, :]                                  # k = 1 .. n+1 (S_{n+1} = 0)
+    k = np.arange(1, n + 2)[None, :]  # k = 1 .. n+1 (S_{n+1} = 0)
     m = ms[:, None]
     if replace:
-        w = np.full(n, 1.0 / n) if weights is None else checked_weights(weights, e)[order] / np.sum(weights)
+        w = (
+            np.full(n, 1.0 / n)
+            if weights is None
+            else checked_weights(weights, e)[order] / np.sum(weights)
+        )
         tail = np.append(np.cumsum(w[::-1])[::-1], 0.0).clip(0, 1)
         surv = tail[None, :] ** m
     else:
         from scipy.special import gammaln
 
-        avail = n - k + 1                                             # models not below e_(k)
-        log_ratio = (gammaln(avail + 1) - gammaln(np.maximum(avail - m, 0) + 1)
-                     - gammaln(n + 1) + gammaln(n - m + 1))
+        avail = n - k + 1  # models not below e_(k)
+        log_ratio = (
+            gammaln(avail + 1)
+            - gammaln(np.maximum(avail - m, 0) + 1)
+            - gammaln(n + 1)
+            + gammaln(n - m + 1)
+        )
         surv = np.where(avail >= m, np.exp(log_ratio), 0.0)
     return ms, (surv[:, :-1] - surv[:, 1:]) @ s

@@ -11,7 +11,8 @@ UNITS = (("T", 1e12), ("G", 1e9), ("M", 1e6), ("K", 1e3))
 
 
 def si(x: Any, digits: int = 4) -> str:
-    """`x` with `digits` significant digits and a K / M / G / T suffix from 10,000 up; '-' for None or NaN."""
+    """`x` with `digits` significant digits and a K / M / G / T suffix from 10,000 up; '-' for None
+    or NaN."""
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "-"
     x = float(x)
@@ -22,7 +23,8 @@ def si(x: Any, digits: int = 4) -> str:
 
 
 def si_ticks(value: float, _position: Any = None) -> str:
-    """A tick label: up to 3 significant digits with a suffix (360M, 1.5G), for matplotlib's FuncFormatter."""
+    """A tick label: up to 3 significant digits with a suffix (360M, 1.5G), for matplotlib's
+    FuncFormatter."""
     for unit, scale in UNITS:
         if abs(value) >= scale:
             return f"{value / scale:.3g}{unit}"
@@ -30,10 +32,13 @@ def si_ticks(value: float, _position: Any = None) -> str:
 
 
 def nice_log_ticks(low: float, high: float, count: int = 4) -> list[float]:
-    """About `count` round tick values (2 significant digits) between low > 0 and high on a log axis: the 1-2-5
-    steps when the range spans them, else evenly spaced in log and rounded."""
-    steps = [m * 10.0 ** e for e in range(math.floor(math.log10(low)), math.ceil(math.log10(high)) + 1)
-             for m in (1, 2, 5)]
+    """About `count` round tick values (2 significant digits) between low > 0 and high on a log
+    axis: the 1-2-5 steps when the range spans them, else evenly spaced in log and rounded."""
+    steps = [
+        m * 10.0**e
+        for e in range(math.floor(math.log10(low)), math.ceil(math.log10(high)) + 1)
+        for m in (1, 2, 5)
+    ]
     inside = [v for v in steps if low <= v <= high]
     if len(inside) >= 3:
         return inside

@@ -3,18 +3,18 @@
     # the committed ground truth (results/ground_truth/README.md gives its measured cost)
     .venv/bin/python bench/ground_truth.py --workers 2
     # the same 48 models under a proxy schedule, into a file of its own
-    .venv/bin/python bench/ground_truth.py --workers 2 --train-size 5000 --lr 0.2 --augment --repeat 0 \\
-        --out results/ground_truth/proxy_5k.jsonl
+    .venv/bin/python bench/ground_truth.py --workers 2 --train-size 5000 --lr 0.2 --augment \\
+        --repeat 0 --out results/ground_truth/proxy_5k.jsonl
 
-Draws `--per-space` models (sampling seed `--sample-seed`, each space's default band: the RegNet paper's
-360-400 MF at 224 px) from each of `--spaces`, exactly the first configs that `nas sample --space S -n N
---seed 0` would train, adapts them to the dataset as `nas sample` does, trains each at training seed 0, and
-the first `--repeat` models of each space again at seed 1 (the schedule's reproducibility). Every finished
-model is appended to `--out` as one JSON line (config, reference complexity, schedule, error, times), so the
-command is resumable: kill it, run it again with the same arguments, and it trains only what is missing;
-nothing finished is repeated or lost. A line cut short by a kill is set aside in `OUT.torn` and reported.
-Rows record their schedule, so one file never mixes schedules silently: a run whose schedule differs from
-the file's refuses to start.
+Draws `--per-space` models (sampling seed `--sample-seed`, each space's default band: the RegNet
+paper's 360-400 MF at 224 px) from each of `--spaces`, exactly the first configs that
+`nas sample --space S -n N --seed 0` would train, adapts them to the dataset as `nas sample` does,
+trains each at training seed 0, and the first `--repeat` models of each space again at seed 1 (the
+schedule's reproducibility). Every finished model is appended to `--out` as one JSON line (config,
+reference complexity, schedule, error, times), so the command is resumable: kill it, run it again
+with the same arguments, and it trains only what is missing; nothing finished is repeated or lost. A
+line cut short by a kill is set aside in `OUT.torn` and reported. Rows record their schedule, so one
+file never mixes schedules silently: a run whose schedule differs from the file's refuses to start.
 """
 
 from __future__ import annotations
@@ -32,22 +32,23 @@ from typing import Any
 from nas.schedule import Schedule
 from spaces import get_space, sample
 
-GROUND_TRUTH = Schedule(epochs=1, train_size=None, test_size=None, lr=0.5, augment=False, warmup=0.05,
-                        precision="bf16")
+GROUND_TRUTH = Schedule(
+    epochs=1, train_size=None, test_size=None, lr=0.5, augment=False, warmup=0.05, precision="bf16"
+)
 DEFAULT_OUT = "results/ground_truth/ground_truth.jsonl"
 
 
 @dataclasses.dataclass(frozen=True)
 class Task:
     space: str
-    index: int       # position in the space's seeded sample
-    seed: int        # training seed
+    index: int  # position in the space's seeded sample
+    seed: int  # training seed
     record: dict[str, Any]
 
 
 def tasks(spaces: list[str], per_space: int, sample_seed: int, repeat: int) -> list[Task]:
-    """All runs, ordered so that a partial file is balanced over spaces and holds the seed-1 repeats of
-    the first `repeat` models early."""
+    """All runs, ordered so that a partial file is balanced over spaces and holds the seed-1 repeats
+    of the first `repeat` models early."""
     records = {s: sample(get_space(s), per_space, seed=sample_seed).records for s in spaces}
     order: list[Task] = []
     for i in range(per_space):
@@ -69,8 +70,11 @@ def load_rows(path: Path) -> list[dict[str, Any]]:
             f.write(data[cut:] + b"\n")
         with open(path, "r+b") as f:
             f.truncate(cut)
-        print(f"ground_truth: the last line of {path} was cut short ({len(data) - cut} bytes); set aside in "
-              f"{torn}", file=sys.stderr)
+        print(
+            f"ground_truth: the last line of {path} was cut short ({len(data) - cut} bytes); "
+            f"set aside in {torn}",
+            file=sys.stderr,
+        )
     rows = []
     for n, line in enumerate(data[:cut].splitlines(), 1):
         try:
@@ -98,32 +102,59 @@ def _run(args: tuple[Task, dict[str, Any], str]) -> dict[str, Any]:
 
     task, schedule, device = args
     start = time.perf_counter()
-    row: dict[str, Any] = {"space": task.space, "index": task.index, "seed": task.seed,
-                           "params": task.record["params"], "flops": task.record["flops"],
-                           "acts": task.record["acts"]}
+    row: dict[str, Any] = {
+        "space": task.space,
+        "index": task.index,
+        "seed": task.seed,
+        "params": task.record["params"],
+        "flops": task.record["flops"],
+        "acts": task.record["acts"],
+    }
     try:
-        result = train(get_config(task.record), _DATA["dataset"], Schedule.from_dict(schedule), seed=task.seed,
-                       device=device, measure_latency=False)
-        row.update(error=result.error, train_loss=result.train_loss, train_seconds=round(result.train_seconds, 2),
-                   steps=result.steps, precision=result.precision, failed=None)
+        result = train(
+            get_config(task.record),
+            _DATA["dataset"],
+            Schedule.from_dict(schedule),
+            seed=task.seed,
+            device=device,
+            measure_latency=False,
+        )
+        row.update(
+            error=result.error,
+            train_loss=result.train_loss,
+            train_seconds=round(result.train_seconds, 2),
+            steps=result.steps,
+            precision=result.precision,
+            failed=None,
+        )
     except TrainingFailed as e:
         row.update(error=1.0, failed=e.reason)
     row["seconds"] = round(time.perf_counter() - start, 2)
     row["schedule"] = schedule
-    row["config"] = {k: v for k, v in task.record.items() if k not in ("index", "params", "flops", "acts")}
+    row["config"] = {
+        k: v for k, v in task.record.items() if k not in ("index", "params", "flops", "acts")
+    }
     row["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
     return row
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--out", default=DEFAULT_OUT)
     p.add_argument("--spaces", default="anynetx_a,anynetx_e,regnetx")
     p.add_argument("--per-space", type=int, default=16)
     p.add_argument("--sample-seed", type=int, default=0)
-    p.add_argument("--repeat", type=int, default=4, help="models per space trained again at seed 1 (default 4)")
-    p.add_argument("--workers", type=int, default=2, help="processes (default 2), one thread each by default")
-    p.add_argument("--threads", type=int, default=None, help="threads per process (default: cores / workers)")
+    p.add_argument(
+        "--repeat", type=int, default=4, help="models per space trained again at seed 1 (default 4)"
+    )
+    p.add_argument(
+        "--workers", type=int, default=2, help="processes (default 2), one thread each by default"
+    )
+    p.add_argument(
+        "--threads", type=int, default=None, help="threads per process (default: cores / workers)"
+    )
     p.add_argument("--dataset", default="fashion-mnist")
     p.add_argument("--device", default="cpu")
     g = GROUND_TRUTH
@@ -136,37 +167,59 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--precision", default=g.precision)
     args = p.parse_args(argv)
 
-    schedule = dataclasses.replace(GROUND_TRUTH, epochs=args.epochs, train_size=args.train_size, lr=args.lr,
-                                   warmup=args.warmup, label_smoothing=args.label_smoothing,
-                                   augment=args.augment, precision=args.precision).to_dict()
+    schedule = dataclasses.replace(
+        GROUND_TRUTH,
+        epochs=args.epochs,
+        train_size=args.train_size,
+        lr=args.lr,
+        warmup=args.warmup,
+        label_smoothing=args.label_smoothing,
+        augment=args.augment,
+        precision=args.precision,
+    ).to_dict()
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     rows = load_rows(out)
     for row in rows:
         if row["schedule"] != schedule:
-            sys.exit(f"ground_truth: {out} holds rows of another schedule ({row['schedule']}); "
-                     f"use another --out for {schedule}")
+            sys.exit(
+                f"ground_truth: {out} holds rows of another schedule ({row['schedule']}); "
+                f"use another --out for {schedule}"
+            )
     done = {(r["space"], r["index"], r["seed"]) for r in rows}
-    todo = [t for t in tasks(args.spaces.split(","), args.per_space, args.sample_seed, args.repeat)
-            if (t.space, t.index, t.seed) not in done]
+    todo = [
+        t
+        for t in tasks(args.spaces.split(","), args.per_space, args.sample_seed, args.repeat)
+        if (t.space, t.index, t.seed) not in done
+    ]
     total = len(done) + len(todo)
-    print(f"ground_truth: {len(done)} of {total} runs in {out}; {len(todo)} to go with {args.workers} "
-          f"worker(s)", flush=True)
+    print(
+        f"ground_truth: {len(done)} of {total} runs in {out}; {len(todo)} to go with "
+        f"{args.workers} worker(s)",
+        flush=True,
+    )
     if not todo:
         return
     threads = args.threads or max(1, (os.cpu_count() or 1) // args.workers)
     start = time.perf_counter()
     ctx = mp.get_context("spawn")
-    with ctx.Pool(args.workers, initializer=_init, initargs=(args.dataset, threads)) as pool, \
-            open(out, "a") as f:
-        for k, row in enumerate(pool.imap_unordered(_run, [(t, schedule, args.device) for t in todo]), 1):
+    with (
+        ctx.Pool(args.workers, initializer=_init, initargs=(args.dataset, threads)) as pool,
+        open(out, "a") as f,
+    ):
+        for k, row in enumerate(
+            pool.imap_unordered(_run, [(t, schedule, args.device) for t in todo]), 1
+        ):
             f.write(json.dumps(row) + "\n")
             f.flush()
             os.fsync(f.fileno())
             elapsed = time.perf_counter() - start
             eta = elapsed / k * (len(todo) - k)
-            print(f"[{len(done) + k}/{total}] {row['space']} #{row['index']} seed {row['seed']}: error "
-                  f"{row['error']:.4f} ({row['seconds']:.0f} s; about {eta / 60:.0f} min left)", flush=True)
+            print(
+                f"[{len(done) + k}/{total}] {row['space']} #{row['index']} seed {row['seed']}: "
+                f"error {row['error']:.4f} ({row['seconds']:.0f} s; about {eta / 60:.0f} min left)",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -1,13 +1,15 @@
 """The proxy's fidelity against the ground truth: table and plot from the committed files.
 
-    .venv/bin/python bench/proxy_fidelity.py [--dir results/ground_truth] [--png results/proxy_fidelity.png]
+    .venv/bin/python bench/proxy_fidelity.py [--dir results/ground_truth]
+                                             [--png results/proxy_fidelity.png]
 
-Reads `ground_truth.jsonl` (bench/ground_truth.py: the trained models; seed 0 is the truth, the seed-1
-repeats give the schedule's own reproducibility), every `proxy_*.jsonl` in the same folder (the same
-models under a cheaper schedule, written by bench/ground_truth.py --out) and `scores.jsonl` if present
-(training-free scores of the same models). For each proxy: Spearman and Kendall against the truth with
-95% bootstrap intervals over models, the overlap of the best quarters, whether it orders the spaces' mean
-true errors correctly, and its cost per model. Writes `fidelity.csv` beside the inputs and the plot.
+Reads `ground_truth.jsonl` (bench/ground_truth.py: the trained models; seed 0 is the truth, the
+seed-1 repeats give the schedule's own reproducibility), every `proxy_*.jsonl` in the same folder
+(the same models under a cheaper schedule, written by bench/ground_truth.py --out) and
+`scores.jsonl` if present (training-free scores of the same models). For each proxy: Spearman and
+Kendall against the truth with 95% bootstrap intervals over models, the overlap of the best
+quarters, whether it orders the spaces' mean true errors correctly, and its cost per model. Writes
+`fidelity.csv` beside the inputs and the plot.
 """
 
 from __future__ import annotations
@@ -39,13 +41,17 @@ def schedule_label(schedule: dict) -> str:
 def table(folder: Path) -> tuple[pd.DataFrame, dict]:
     gt = read_rows(folder / "ground_truth.jsonl")
     truth = gt[gt.seed == 0].set_index(KEY).sort_index()
-    summary: dict = {"models": len(truth), "median_error": float(truth.error.median()),
-                     "seconds_per_model": float(truth.seconds.mean())}
+    summary: dict = {
+        "models": len(truth),
+        "median_error": float(truth.error.median()),
+        "seconds_per_model": float(truth.seconds.mean()),
+    }
     repeats = gt[gt.seed == 1].set_index(KEY)
     common = truth.index.intersection(repeats.index)
     if len(common) >= 4:
-        f = fidelity(truth.loc[common, "error"], repeats.loc[common, "error"],
-                     [s for s, _ in common])
+        f = fidelity(
+            truth.loc[common, "error"], repeats.loc[common, "error"], [s for s, _ in common]
+        )
         summary["seed_spearman"] = f.spearman.to_dict()
         summary["seed_models"] = len(common)
     rows = []
@@ -73,12 +79,24 @@ def table(folder: Path) -> tuple[pd.DataFrame, dict]:
         except AnalysisError as e:
             print(f"{label}: skipped ({e})")
             continue
-        rows.append({"proxy": label, "n": f.n, "seconds_per_model": seconds,
-                     "spearman": f.spearman.estimate, "spearman_low": f.spearman.low,
-                     "spearman_high": f.spearman.high, "kendall": f.kendall.estimate,
-                     "kendall_low": f.kendall.low, "kendall_high": f.kendall.high,
-                     "top_quarter_overlap": f.top_overlap, "orders_spaces": f.space_order})
-    summary["space_means"] = {s: float(v) for s, v in truth.groupby(level="space").error.mean().items()}
+        rows.append(
+            {
+                "proxy": label,
+                "n": f.n,
+                "seconds_per_model": seconds,
+                "spearman": f.spearman.estimate,
+                "spearman_low": f.spearman.low,
+                "spearman_high": f.spearman.high,
+                "kendall": f.kendall.estimate,
+                "kendall_low": f.kendall.low,
+                "kendall_high": f.kendall.high,
+                "top_quarter_overlap": f.top_overlap,
+                "orders_spaces": f.space_order,
+            }
+        )
+    summary["space_means"] = {
+        s: float(v) for s, v in truth.groupby(level="space").error.mean().items()
+    }
     return pd.DataFrame(rows), summary
 
 
@@ -94,10 +112,22 @@ def plot(df: pd.DataFrame, path: Path) -> None:
         if part.empty:
             continue
         x = part.seconds_per_model.clip(lower=1e-3)
-        ax.errorbar(x, part.spearman, yerr=[part.spearman - part.spearman_low, part.spearman_high - part.spearman],
-                    fmt=marker, capsize=3, label="trained proxy" if trained else "training-free / baseline")
+        ax.errorbar(
+            x,
+            part.spearman,
+            yerr=[part.spearman - part.spearman_low, part.spearman_high - part.spearman],
+            fmt=marker,
+            capsize=3,
+            label="trained proxy" if trained else "training-free / baseline",
+        )
         for xi, yi, label in zip(x, part.spearman, part.proxy, strict=True):
-            ax.annotate(label.split(" (")[0], (xi, yi), textcoords="offset points", xytext=(4, 4), fontsize=7)
+            ax.annotate(
+                label.split(" (")[0],
+                (xi, yi),
+                textcoords="offset points",
+                xytext=(4, 4),
+                fontsize=7,
+            )
     ax.set_xscale("log")
     ax.axhline(0.8, color="grey", lw=0.8, ls="--")
     ax.set_xlabel("cost per model (s, 1 CPU thread)")
@@ -109,7 +139,9 @@ def plot(df: pd.DataFrame, path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--dir", default="results/ground_truth")
     p.add_argument("--png", default="results/proxy_fidelity.png")
     args = p.parse_args(argv)
@@ -120,7 +152,11 @@ def main(argv: list[str] | None = None) -> None:
         print("no proxy or score file with at least 4 of the ground truth's models yet")
         return
     df.to_csv(folder / "fidelity.csv", index=False)
-    print(df.to_markdown(index=False, floatfmt=".3f") if _has_tabulate() else df.to_string(index=False))
+    print(
+        df.to_markdown(index=False, floatfmt=".3f")
+        if _has_tabulate()
+        else df.to_string(index=False)
+    )
     plot(df, Path(args.png))
 
 

@@ -3,8 +3,10 @@
     .venv/bin/python bench/sampling.py [--runs 5] [--fvcore-models 20]
 
 Prints (1) the whole `nas sample --space anynetx_a -n 500 --dry-run` command, start-up included;
-(2) candidates counted per second by the vectorized analytic counter, batched and one config at a time;
-(3) candidates per second when each candidate is built and counted with fvcore at 224x224, and the ratio.
+(2) candidates counted per second by the vectorized analytic counter, batched and one config at
+    a time;
+(3) candidates per second when each candidate is built and counted with fvcore at 224x224, and
+    the ratio.
 """
 
 from __future__ import annotations
@@ -31,11 +33,31 @@ def whole_command(runs: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(runs):
             start = time.perf_counter()
-            proc = subprocess.run([NAS, "sample", "--space", "anynetx_a", "-n", "500", "--dry-run", "--json",
-                                   "--out", f"{tmp}/s.jsonl"], capture_output=True, text=True, check=True)
+            proc = subprocess.run(
+                [
+                    NAS,
+                    "sample",
+                    "--space",
+                    "anynetx_a",
+                    "-n",
+                    "500",
+                    "--dry-run",
+                    "--json",
+                    "--out",
+                    f"{tmp}/s.jsonl",
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             times.append(time.perf_counter() - start)
             summary = json.loads(proc.stderr.strip().splitlines()[-1])
-    return {"median_s": statistics.median(times), "min_s": min(times), "max_s": max(times), **summary}
+    return {
+        "median_s": statistics.median(times),
+        "min_s": min(times),
+        "max_s": max(times),
+        **summary,
+    }
 
 
 def analytic_rates() -> dict:
@@ -63,7 +85,9 @@ def fvcore_rate(models: int) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--fvcore-models", type=int, default=20)
     args = parser.parse_args()
@@ -71,18 +95,26 @@ def main() -> None:
 
     print(f"machine: {torch.get_num_threads()} torch threads, torch {torch.__version__}")
     cmd = whole_command(args.runs)
-    print(f"nas sample --space anynetx_a -n 500 --dry-run: median {cmd['median_s']:.2f} s "
-          f"(min {cmd['min_s']:.2f}, max {cmd['max_s']:.2f}, {args.runs} runs, start-up included); "
-          f"sampler {cmd['seconds']:.3f} s for {cmd['candidates_tried']:,} candidates "
-          f"({cmd['candidates_per_second']:,.0f}/s), {cmd['in_band']} in band")
+    print(
+        f"nas sample --space anynetx_a -n 500 --dry-run: median {cmd['median_s']:.2f} s "
+        f"(min {cmd['min_s']:.2f}, max {cmd['max_s']:.2f}, {args.runs} runs, start-up included); "
+        f"sampler {cmd['seconds']:.3f} s for {cmd['candidates_tried']:,} candidates "
+        f"({cmd['candidates_per_second']:,.0f}/s), {cmd['in_band']} in band"
+    )
     rates = analytic_rates()
-    print(f"analytic counting: {rates['batched_per_s']:,.0f} candidates/s batched, "
-          f"{rates['one_config_per_s']:,.0f} configs/s one at a time")
+    print(
+        f"analytic counting: {rates['batched_per_s']:,.0f} candidates/s batched, "
+        f"{rates['one_config_per_s']:,.0f} configs/s one at a time"
+    )
     fv = fvcore_rate(args.fvcore_models)
-    print(f"fvcore on built models (224x224, build + trace): {fv['per_s']:.2f} candidates/s "
-          f"({fv['models']} models in {fv['seconds']:.1f} s)")
-    print(f"ratio analytic/fvcore: {rates['batched_per_s'] / fv['per_s']:,.0f}x batched, "
-          f"{rates['one_config_per_s'] / fv['per_s']:,.0f}x one at a time")
+    print(
+        f"fvcore on built models (224x224, build + trace): {fv['per_s']:.2f} candidates/s "
+        f"({fv['models']} models in {fv['seconds']:.1f} s)"
+    )
+    print(
+        f"ratio analytic/fvcore: {rates['batched_per_s'] / fv['per_s']:,.0f}x batched, "
+        f"{rates['one_config_per_s'] / fv['per_s']:,.0f}x one at a time"
+    )
 
 
 if __name__ == "__main__":

@@ -1,12 +1,13 @@
 """Liveness of training trials: worker ids, heartbeats, and when a RUNNING trial is abandoned.
 
-Optuna's own heartbeat exists only for RDBStorage (the journal file storage has none), so every storage
-gets the same mechanism here: a `Heartbeat` thread writes the trial's user attr ``heartbeat`` (wall-clock
-time) every `HEARTBEAT_INTERVAL` seconds while it trains, and the trial names its ``worker``
-(host:pid-namespace:pid, the host from ``$NAS_WORKER_HOST`` when set, for containers that share a host
-name). A RUNNING trial is abandoned (`stale_reason`) when its heartbeat is older than the grace period, or
-at once when its worker is a process of this machine that no longer exists (kill -9). Failing and
-re-enqueueing such trials is the lifecycle's part (nas.lifecycle.fail_stale).
+Optuna's own heartbeat exists only for RDBStorage (the journal file storage has none), so every
+storage gets the same mechanism here: a `Heartbeat` thread writes the trial's user attr
+``heartbeat`` (wall-clock time) every `HEARTBEAT_INTERVAL` seconds while it trains, and the trial
+names its ``worker`` (host:pid-namespace:pid, the host from ``$NAS_WORKER_HOST`` when set, for
+containers that share a host name). A RUNNING trial is abandoned (`stale_reason`) when its heartbeat
+is older than the grace period, or at once when its worker is a process of this machine that no
+longer exists (kill -9). Failing and re-enqueueing such trials is the lifecycle's part
+(nas.lifecycle.fail_stale).
 """
 
 from __future__ import annotations
@@ -27,16 +28,24 @@ from nas.storage import RetryingStorage, is_transient
 if TYPE_CHECKING:
     from optuna.storages import BaseStorage
 
-__all__ = ["GRACE_PERIOD", "HEARTBEAT_INTERVAL", "Heartbeat", "grace_period_for", "hostname", "owner_dead",
-           "stale_reason", "worker_id"]
+__all__ = [
+    "GRACE_PERIOD",
+    "HEARTBEAT_INTERVAL",
+    "Heartbeat",
+    "grace_period_for",
+    "hostname",
+    "owner_dead",
+    "stale_reason",
+    "worker_id",
+]
 
-HEARTBEAT_INTERVAL = 10.0   # seconds between heartbeats of a training trial
-GRACE_PERIOD = 60.0         # a RUNNING trial without a heartbeat for this long is retried
+HEARTBEAT_INTERVAL = 10.0  # seconds between heartbeats of a training trial
+GRACE_PERIOD = 60.0  # a RUNNING trial without a heartbeat for this long is retried
 
 
 def grace_period_for(heartbeat_interval: float) -> float:
-    """The grace period that goes with a heartbeat interval: GRACE_PERIOD, or 4 beats when that is longer
-    (a slow beat must not make a live trial look abandoned)."""
+    """The grace period that goes with a heartbeat interval: GRACE_PERIOD, or 4 beats when that is
+    longer (a slow beat must not make a live trial look abandoned)."""
     return max(GRACE_PERIOD, 4 * heartbeat_interval)
 
 
@@ -57,7 +66,8 @@ def worker_id() -> str:
 
 
 def owner_dead(owner: str) -> bool:
-    """True only when `owner` is surely a process of this machine (same host and pid namespace) that is gone."""
+    """True only when `owner` is surely a process of this machine (same host and pid namespace) that
+    is gone."""
     try:
         host, namespace, pid_text = owner.rsplit(":", 2)
         pid = int(pid_text)
@@ -94,8 +104,9 @@ def stale_reason(trial: FrozenTrial, grace_period: float, now: float) -> str | N
 
 
 class Heartbeat:
-    """Writes the trial's ``heartbeat`` user attr every `interval` seconds from a thread. A beat that fails
-    transiently (the storage restarting) is skipped, not retried, so that stopping never waits on it."""
+    """Writes the trial's ``heartbeat`` user attr every `interval` seconds from a thread. A beat
+    that fails transiently (the storage restarting) is skipped, not retried, so that stopping never
+    waits on it."""
 
     def __init__(self, storage: BaseStorage, trial_id: int, interval: float) -> None:
         self.wrapper = storage if isinstance(storage, RetryingStorage) else None
@@ -103,7 +114,9 @@ class Heartbeat:
         self.trial_id, self.interval = trial_id, interval
         self.error: BaseException | None = None  # the first beat that failed for good, if any
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"nas-heartbeat-{trial_id}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name=f"nas-heartbeat-{trial_id}", daemon=True
+        )
 
     def __enter__(self) -> Heartbeat:
         self._thread.start()
@@ -124,12 +137,15 @@ class Heartbeat:
                     if self.wrapper is not None:
                         self.wrapper.note_failure(e)
                     continue
-                # not a passing fault: say so once (silence would let the trial be declared stale and trained
-                # again with no word why), and keep beating in case it passes after all
+                # not a passing fault: say so once (silence would let the trial be declared stale
+                # and trained again with no word why), and keep beating in case it passes after all
                 if self.error is None:
                     self.error = e
-                    print(f"nas: the heartbeat of trial {self.trial_id} failed: {type(e).__name__}: {e}",
-                          file=sys.stderr)
+                    print(
+                        f"nas: the heartbeat of trial {self.trial_id} failed: "
+                        f"{type(e).__name__}: {e}",
+                        file=sys.stderr,
+                    )
                 continue
             if self.wrapper is not None:
                 self.wrapper.note_success()

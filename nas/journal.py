@@ -1,17 +1,19 @@
-"""Journal files that survive a torn write: a cut-off last line is set aside, a damaged middle is refused.
+"""Journal files that survive a torn write: a cut-off last line is set aside, a damaged middle is
+refused.
 
-Optuna's journal file is one JSON record a line, appended under a lock. A write cut short (power loss, a full
-disk, a killed process) leaves a last line without its newline. Optuna skips such a line when it reads, but the
-next append lands right after it, which merges two records into one line that no reader can parse again:
-from then on the whole journal is unreadable. `SafeJournalFileBackend` closes that hole:
+Optuna's journal file is one JSON record a line, appended under a lock. A write cut short (power
+loss, a full disk, a killed process) leaves a last line without its newline. Optuna skips such a
+line when it reads, but the next append lands right after it, which merges two records into one line
+that no reader can parse again: from then on the whole journal is unreadable.
+`SafeJournalFileBackend` closes that hole:
 
-* Before every append (under the journal's lock) and when a journal is opened (`set_aside_torn_tail`), a last
-  line without its newline is moved to a side file next to the journal, ``NAME.torn-OFFSET`` (OFFSET: the
-  byte where it began), the journal is cut back to its last complete record, and one line on stderr says so.
-  The partial line's write never finished (its writer got an error or died), so no record is lost; its bytes
-  are kept all the same.
-* A line in the middle that is not a JSON record (damage a torn write cannot explain) is never repaired:
-  reading raises JournalDamaged with the line's real number, before anything is written.
+* Before every append (under the journal's lock) and when a journal is opened
+  (`set_aside_torn_tail`), a last line without its newline is moved to a side file next to the
+  journal, ``NAME.torn-OFFSET`` (OFFSET: the byte where it began), the journal is cut back to its
+  last complete record, and one line on stderr says so. The partial line's write never finished (its
+  writer got an error or died), so no record is lost; its bytes are kept all the same.
+* A line in the middle that is not a JSON record (damage a torn write cannot explain) is never
+  repaired: reading raises JournalDamaged with the line's real number, before anything is written.
 """
 
 from __future__ import annotations
@@ -33,13 +35,16 @@ Lock = JournalFileSymlinkLock | JournalFileOpenLock
 
 
 class JournalDamaged(NasError, ValueError):
-    """A journal line that is not a JSON record, away from the end where a torn write could explain it."""
+    """A journal line that is not a JSON record, away from the end where a torn write could explain
+    it."""
 
     def __init__(self, path: str | os.PathLike[str], line: int, why: str) -> None:
         self.path, self.line = Path(path), line
-        super().__init__(f"journal {self.path} is damaged at line {line} ({why}); nothing more is written to it. "
-                         f"The other lines are intact: repair line {line} (two records run together, or a stray "
-                         "fragment) with a text editor, or move the file aside and start a new journal")
+        super().__init__(
+            f"journal {self.path} is damaged at line {line} ({why}); nothing more is written to "
+            f"it. The other lines are intact: repair line {line} (two records run together, or a "
+            "stray fragment) with a text editor, or move the file aside and start a new journal"
+        )
 
 
 def _log(message: str) -> None:
@@ -47,7 +52,8 @@ def _log(message: str) -> None:
 
 
 def _tail(f: Any, size: int) -> tuple[int, bytes]:
-    """(offset, bytes) of the last line of the open binary file `f` of `size` bytes, with its newline if any."""
+    """(offset, bytes) of the last line of the open binary file `f` of `size` bytes, with its
+    newline if any."""
     end = size - 1 if size else 0  # a newline at the very end closes the last line; look before it
     start = end
     while start > 0:
@@ -86,12 +92,13 @@ def torn_tail(path: str | os.PathLike[str]) -> tuple[int, bytes] | None:
         return _tail(f, size)
 
 
-def set_aside_torn_tail(path: str | os.PathLike[str], lock: Lock | None = None,
-                        log: Callable[[str], None] | None = None) -> Path | None:
-    """Move a torn last line of the journal `path` to a side file and cut the journal back to its last complete
-    record; the side file, or None when the journal ends in a complete line. With `lock`, it is acquired first
-    (the caller holds it otherwise). OSError when the side file cannot be written (the journal is then left
-    as it was)."""
+def set_aside_torn_tail(
+    path: str | os.PathLike[str], lock: Lock | None = None, log: Callable[[str], None] | None = None
+) -> Path | None:
+    """Move a torn last line of the journal `path` to a side file and cut the journal back to its
+    last complete record; the side file, or None when the journal ends in a complete line. With
+    `lock`, it is acquired first (the caller holds it otherwise). OSError when the side file cannot
+    be written (the journal is then left as it was)."""
     if torn_tail(path) is None:  # the common case, without the lock
         return None
     if lock is not None:
@@ -104,7 +111,8 @@ def set_aside_torn_tail(path: str | os.PathLike[str], lock: Lock | None = None,
 
 
 def _set_aside(path: Path, log: Callable[[str], None]) -> Path | None:
-    found = torn_tail(path)  # again: a writer may have finished its line while we waited for the lock
+    # again: a writer may have finished its line while we waited for the lock
+    found = torn_tail(path)
     if found is None:
         return None
     offset, data = found
@@ -125,14 +133,16 @@ def _set_aside(path: Path, log: Callable[[str], None]) -> Path | None:
     except BaseException:
         side.unlink(missing_ok=True)
         raise
-    log(f"journal {path} ended in a partial line ({len(data)} bytes of a write that was cut off); moved it to "
-        f"{side.name} and kept every complete record before it")
+    log(
+        f"journal {path} ended in a partial line ({len(data)} bytes of a write that was cut off); "
+        f"moved it to {side.name} and kept every complete record before it"
+    )
     return side
 
 
 def check_last_record(path: str | os.PathLike[str]) -> None:
-    """JournalDamaged when the last complete line of the journal is not a record (Optuna's reader skips a bad
-    last line silently, and the next append would bury it in the middle)."""
+    """JournalDamaged when the last complete line of the journal is not a record (Optuna's reader
+    skips a bad last line silently, and the next append would bury it in the middle)."""
     with open(path, "rb") as f:
         size = os.fstat(f.fileno()).st_size
         if size == 0:
@@ -178,8 +188,9 @@ def find_damage(path: str | os.PathLike[str]) -> JournalDamaged | None:
 
 
 class SafeJournalFileBackend(JournalFileBackend):
-    """Optuna's JournalFileBackend that sets a torn last line aside before it appends (so that no record is
-    ever written onto a partial line) and reports a damaged line as JournalDamaged with its line number."""
+    """Optuna's JournalFileBackend that sets a torn last line aside before it appends (so that no
+    record is ever written onto a partial line) and reports a damaged line as JournalDamaged with
+    its line number."""
 
     def __init__(self, file_path: str, lock_obj: Lock) -> None:
         super().__init__(file_path, lock_obj=lock_obj)
@@ -191,12 +202,15 @@ class SafeJournalFileBackend(JournalFileBackend):
             yield from super().read_logs(log_number_from)
         except ValueError:  # JSONDecodeError or "Invalid log format." from a damaged line
             damage = find_damage(self.path)
-            if damage is None:  # not in the file now (a read that raced a writer): Optuna's own error
+            # not in the file now (a read that raced a writer): Optuna's own error
+            if damage is None:
                 raise
             raise damage from None
 
     def append_logs(self, logs: list[dict[str, Any]]) -> None:
-        data = "".join(json.dumps(log, separators=(",", ":")) + "\n" for log in logs).encode("utf-8")
+        data = "".join(json.dumps(log, separators=(",", ":")) + "\n" for log in logs).encode(
+            "utf-8"
+        )
         self.lock.acquire()
         try:
             _set_aside(Path(self.path), _log)

@@ -1,6 +1,6 @@
-"""Output files and folders of the `nas` commands (--out / -o): their folders created on demand, and one line
-saying why when that or the write itself is impossible (a path under /proc, a folder path through a file, a
-folder given where a file is wanted, no permission)."""
+"""Output files and folders of the `nas` commands (--out / -o): their folders created on demand, and
+one line saying why when that or the write itself is impossible (a path under /proc, a folder path
+through a file, a folder given where a file is wanted, no permission)."""
 
 from __future__ import annotations
 
@@ -29,7 +29,9 @@ def _make_folder(folder: Path, target: Path) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise OutputError(f"cannot write {target}: cannot create the folder {folder}: {e.strerror or e}") from None
+        raise OutputError(
+            f"cannot write {target}: cannot create the folder {folder}: {e.strerror or e}"
+        ) from None
     if not os.access(folder, os.W_OK | os.X_OK):
         raise OutputError(f"cannot write {target}: the folder {folder} is not writable")
 

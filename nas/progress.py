@@ -1,13 +1,14 @@
 """Progress of long work on stderr: a live bar on a terminal, plain log lines anywhere else.
 
-On a terminal (stderr is a tty) a tqdm bar shows done/total, rate and ETA. Under nohup, CI, a pipe or a
-log file a bar prints nothing useful, so a line is written instead at the start, every `every_seconds`
-seconds (default 60, `$NAS_PROGRESS_SECONDS`) or every `every_items` items (default 10,
-`$NAS_PROGRESS_ITEMS`), whenever a failure is added, and at the end:
+On a terminal (stderr is a tty) a tqdm bar shows done/total, rate and ETA. Under nohup, CI, a pipe
+or a log file a bar prints nothing useful, so a line is written instead at the start, every
+`every_seconds` seconds (default 60, `$NAS_PROGRESS_SECONDS`) or every `every_items` items (default
+10, `$NAS_PROGRESS_ITEMS`), whenever a failure is added, and at the end:
 
     nas: anynetx_e-s0: 20/500 trials (4.0%), 3.9 trials/min, ETA 2.1 h, 1 failed; best error 0.5512
 
-`note(text)` prints one line above the bar (or as a log line, also with progress off): a worker that died.
+`note(text)` prints one line above the bar (or as a log line, also with progress off): a worker that
+died.
 """
 
 from __future__ import annotations
@@ -53,31 +54,54 @@ def choose_mode(enabled: bool | str | None, stream: TextIO | None = None) -> str
 
 
 class Progress:
-    """Done/total with rate and ETA on stderr: `update(done, failed=, extra=)`, `note(text)`, `close()`."""
+    """Done/total with rate and ETA on stderr: `update(done, failed=, extra=)`, `note(text)`,
+    `close()`."""
 
-    def __init__(self, total: int, desc: str, unit: str = "trial", initial: int = 0,
-                 enabled: bool | str | None = None, stream: TextIO | None = None,
-                 every_seconds: float | None = None, every_items: int | None = None, quiet_for: float = 0.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        total: int,
+        desc: str,
+        unit: str = "trial",
+        initial: int = 0,
+        enabled: bool | str | None = None,
+        stream: TextIO | None = None,
+        every_seconds: float | None = None,
+        every_items: int | None = None,
+        quiet_for: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.stream = stream or sys.stderr
         self.mode = choose_mode(enabled, self.stream)
         self.total, self.desc, self.unit = total, desc, unit
-        self.every_seconds = every_seconds if every_seconds is not None else _env_number("NAS_PROGRESS_SECONDS", 60)
-        self.every_items = every_items if every_items is not None else int(_env_number("NAS_PROGRESS_ITEMS", 10))
-        # log mode: no line at all before this many seconds (quick work stays quiet), never past the interval
+        self.every_seconds = (
+            every_seconds if every_seconds is not None else _env_number("NAS_PROGRESS_SECONDS", 60)
+        )
+        self.every_items = (
+            every_items if every_items is not None else int(_env_number("NAS_PROGRESS_ITEMS", 10))
+        )
+        # log mode: no line at all before this many seconds (quick work stays quiet), never past the
+        # interval
         self.quiet_for = min(quiet_for, self.every_seconds)
         self.clock = clock
         self.start = clock()
         self.initial = self.done = initial
         self.failed = 0
         self.extra = ""
-        self.logged: tuple[float, int, int] | None = None   # (time, done, failed) of the last log line
+        # (time, done, failed) of the last log line
+        self.logged: tuple[float, int, int] | None = None
         self.bar: Any = None
         if self.mode == "bar":
             from tqdm import tqdm
 
-            self.bar = tqdm(total=total, initial=initial, desc=desc, unit=unit, file=self.stream,
-                            dynamic_ncols=True, leave=False)
+            self.bar = tqdm(
+                total=total,
+                initial=initial,
+                desc=desc,
+                unit=unit,
+                file=self.stream,
+                dynamic_ncols=True,
+                leave=False,
+            )
 
     # --- figures ---
     def rate(self) -> float | None:
@@ -98,11 +122,19 @@ class Progress:
             parts.append(f"none done yet after {duration(self.clock() - self.start)}")
         else:
             per_min = rate * 60
-            parts.append(f"{per_min:.3g} {self.unit}s/min" if per_min >= 1 else
-                         f"{1 / rate:.1f} s/{self.unit}")
+            parts.append(
+                f"{per_min:.3g} {self.unit}s/min"
+                if per_min >= 1
+                else f"{1 / rate:.1f} s/{self.unit}"
+            )
             eta = self.eta()
-            parts.append("finished" if self.done >= self.total else f"ETA {duration(eta)}" if eta is not None
-                         else "ETA unknown")
+            parts.append(
+                "finished"
+                if self.done >= self.total
+                else f"ETA {duration(eta)}"
+                if eta is not None
+                else "ETA unknown"
+            )
         if self.failed:
             parts.append(f"{self.failed} failed")
         text = ", ".join(parts)
@@ -123,8 +155,13 @@ class Progress:
             last = self.logged
             if now - self.start < self.quiet_for:
                 return
-            if (last is None or new_failure or now - last[0] >= self.every_seconds
-                    or (self.every_items and done - last[1] >= self.every_items) or (done >= self.total > last[1])):
+            if (
+                last is None
+                or new_failure
+                or now - last[0] >= self.every_seconds
+                or (self.every_items and done - last[1] >= self.every_items)
+                or (done >= self.total > last[1])
+            ):
                 self._write(self.line())
                 self.logged = (now, done, failed)
 
@@ -135,8 +172,8 @@ class Progress:
             self.bar.refresh()
 
     def note(self, text: str) -> None:
-        """One line of its own (a worker that died, a clamped size), above the bar when there is one; printed
-        even when progress is off: it is news, not progress."""
+        """One line of its own (a worker that died, a clamped size), above the bar when there is
+        one; printed even when progress is off: it is news, not progress."""
         if self.bar is not None:
             self.bar.write(text, file=self.stream)
         else:
@@ -148,11 +185,14 @@ class Progress:
             self.bar = None
         elif self.mode == "log":
             quiet = self.clock() - self.start < self.quiet_for
-            if (self.logged is None and not quiet) or (self.logged and self.logged[1:] != (self.done, self.failed)):
+            if (self.logged is None and not quiet) or (
+                self.logged and self.logged[1:] != (self.done, self.failed)
+            ):
                 self._write(self.line())
 
     def _write(self, text: str) -> None:
-        with contextlib.suppress(OSError, ValueError):  # a closed or full log must not stop the work
+        # a closed or full log must not stop the work
+        with contextlib.suppress(OSError, ValueError):
             print(text, file=self.stream, flush=True)
 
     def __enter__(self) -> Progress:

@@ -1,12 +1,14 @@
-"""EfficientNet's grid search over (alpha, beta, gamma) as a stored, resumable study (`nas scale --grid`).
+"""EfficientNet's grid search over (alpha, beta, gamma) as a stored, resumable study
+(`nas scale --grid`).
 
-The grid search (step 1 of EfficientNet) proxy-trains every phi = 1 model of the grid (spaces.scaling:
-`grid_points`, `compound`) at the dataset's resolution times gamma, with the base's widths and depths scaled
-by beta and alpha, as the queued trials of one Optuna study: the trial lifecycle of every sweep
-(nas.lifecycle: workers, heartbeats, abandoned trials retried, resumable: the same command trains only what
-is missing). The top few rules are trained again with more seeds; the best mean error wins, and the family
-phi = 1..7 is listed with its complexity. `grid_table` lists the grid without training. The command
-(`nas scale`, also --phi and --published) is nas.cli.scale.
+The grid search (step 1 of EfficientNet) proxy-trains every phi = 1 model of the grid
+(spaces.scaling: `grid_points`, `compound`) at the dataset's resolution times gamma, with the base's
+widths and depths scaled by beta and alpha, as the queued trials of one Optuna study: the trial
+lifecycle of every sweep (nas.lifecycle: workers, heartbeats, abandoned trials retried, resumable:
+the same command trains only what is missing). The top few rules are trained again with more seeds;
+the best mean error wins, and the family phi = 1..7 is listed with its complexity. `grid_table`
+lists the grid without training. The command (`nas scale`, also --phi and --published) is
+nas.cli.scale.
 """
 
 from __future__ import annotations
@@ -26,18 +28,30 @@ if TYPE_CHECKING:
     from spaces.scaling import Scaled
 
 
-
-# --- the grid ---------------------------------------------------------------------------------------
-def grid_table(base: NetworkConfig, step: float, tolerance: float, resolution: int | None = None) -> list[dict]:
+# --- the grid -------------------------------------------------------------------------------------
+def grid_table(
+    base: NetworkConfig, step: float, tolerance: float, resolution: int | None = None
+) -> list[dict]:
     """One row per grid point: the rule and the phi = 1 model's complexity at the base's setting."""
     from spaces.scaling import compound, grid_points
 
     rows = []
     for i, (a, b, g) in enumerate(grid_points(step, tolerance)):
         s = compound(base, 1, a, b, g, resolution)
-        rows.append({"point": i, "alpha": a, "beta": b, "gamma": g, "product": round(a * b * b * g * g, 4),
-                     "resolution": s.resolution, "depth": stage_depth(s.config), "params": s.complexity.params,
-                     "flops": s.complexity.flops, "flops_growth": round(s.flops_growth, 4)})
+        rows.append(
+            {
+                "point": i,
+                "alpha": a,
+                "beta": b,
+                "gamma": g,
+                "product": round(a * b * b * g * g, 4),
+                "resolution": s.resolution,
+                "depth": stage_depth(s.config),
+                "params": s.complexity.params,
+                "flops": s.complexity.flops,
+                "flops_growth": round(s.flops_growth, 4),
+            }
+        )
     return rows
 
 
@@ -51,7 +65,7 @@ class GridResult:
     storage: str
     points: int
     trained: int
-    ranking: list[dict[str, Any]]          # every point with its seed errors, best mean first
+    ranking: list[dict[str, Any]]  # every point with its seed errors, best mean first
     best: dict[str, Any] | None
     family: list[dict[str, Any]]
     seconds: float
@@ -60,20 +74,37 @@ class GridResult:
         return dataclasses.asdict(self)
 
 
-def run_grid(base: NetworkConfig, base_name: str, *, step: float = 0.05, tolerance: float = 0.1, top: int = 3,
-             repeats: int = 3, seed: int = 0, dataset: str = "fashion-mnist", data_dir: str | None = None,
-             schedule: Schedule | None = None, study: str | None = None, storage: str | None = None,
-             workers: int = 1, device: str = "auto", threads: int | None = None,
-             heartbeat_interval: float = HEARTBEAT_INTERVAL, grace_period: float | None = None,
-             storage_retry: float | None = None, train_fn: Callable[..., Any] | None = None,
-             family_resolution: int | None = None, log: Callable[[str], None] | None = None,
-             progress: bool | None = None) -> GridResult:
+def run_grid(
+    base: NetworkConfig,
+    base_name: str,
+    *,
+    step: float = 0.05,
+    tolerance: float = 0.1,
+    top: int = 3,
+    repeats: int = 3,
+    seed: int = 0,
+    dataset: str = "fashion-mnist",
+    data_dir: str | None = None,
+    schedule: Schedule | None = None,
+    study: str | None = None,
+    storage: str | None = None,
+    workers: int = 1,
+    device: str = "auto",
+    threads: int | None = None,
+    heartbeat_interval: float = HEARTBEAT_INTERVAL,
+    grace_period: float | None = None,
+    storage_retry: float | None = None,
+    train_fn: Callable[..., Any] | None = None,
+    family_resolution: int | None = None,
+    log: Callable[[str], None] | None = None,
+    progress: bool | None = None,
+) -> GridResult:
     """Grid search of EfficientNet's step 1 as a stored, resumable study; see the module docstring.
 
-    The phi = 1 model of every grid point is a queued trial (index = point) trained with `seed`; then the
-    `top` points are queued again with seeds seed+1 .. seed+repeats-1 (index = r * points + point). Both
-    rounds go through the trial lifecycle of every sweep (nas.lifecycle): `workers` processes, heartbeats,
-    abandoned trials retried, Ctrl-C re-queues the running trial."""
+    The phi = 1 model of every grid point is a queued trial (index = point) trained with `seed`;
+    then the `top` points are queued again with seeds seed+1 .. seed+repeats-1 (index = r * points +
+    point). Both rounds go through the trial lifecycle of every sweep (nas.lifecycle): `workers`
+    processes, heartbeats, abandoned trials retried, Ctrl-C re-queues the running trial."""
     import optuna
     from optuna.trial import TrialState
 
@@ -92,30 +123,64 @@ def run_grid(base: NetworkConfig, base_name: str, *, step: float = 0.05, toleran
         raise SweepError(f"workers must be at least 1, got {workers}")
     points = grid_points(step, tolerance)
     if not points:
-        raise ConfigError(f"the grid with step {step:g} and tolerance {tolerance:g} has no point with "
-                          "alpha beta^2 gamma^2 near 2; use a finer --step or a larger --tolerance")
-    schedule, grace_period, store, data = prepare_run(schedule, device, storage, dataset, data_dir,
-                                                      heartbeat_interval, grace_period, storage_retry)
+        raise ConfigError(
+            f"the grid with step {step:g} and tolerance {tolerance:g} has no point with "
+            "alpha beta^2 gamma^2 near 2; use a finer --step or a larger --tolerance"
+        )
+    schedule, grace_period, store, data = prepare_run(
+        schedule,
+        device,
+        storage,
+        dataset,
+        data_dir,
+        heartbeat_interval,
+        grace_period,
+        storage_retry,
+    )
     small = data.resolution < 64
     proxy_base = base.for_input(data.in_channels, data.num_classes, small=small)
     name = study or f"scale-{base_name}-grid-s{seed}"
-    spec = {"kind": "scale-grid", "base": base.to_dict(), "step": step, "tolerance": tolerance, "seed": seed,
-            "dataset": data.name, "schedule": schedule.to_dict()}
-    st, _ = open_study(store, storage, name, spec, ["minimize"], optuna.samplers.RandomSampler(seed))
+    spec = {
+        "kind": "scale-grid",
+        "base": base.to_dict(),
+        "step": step,
+        "tolerance": tolerance,
+        "seed": seed,
+        "dataset": data.name,
+        "schedule": schedule.to_dict(),
+    }
+    st, _ = open_study(
+        store, storage, name, spec, ["minimize"], optuna.samplers.RandomSampler(seed)
+    )
     if "ready" not in st.study.user_attrs:
         st.study.set_user_attr("ready", True)
     say = log or (lambda text: None)
     count = len(points)
-    each = threads or default_threads(workers)  # one precision for all the processes of this command
-    fixed = dataclasses.replace(schedule, precision=resolve_precision(schedule.precision, device, each))
-    job = Job(study=name, storage=storage, n=count * repeats, dataset=dataset, data_dir=data_dir,
-              schedule=fixed.to_dict(), seed=seed, device=device, threads=threads, workers=workers,
-              retry_failed=False, heartbeat_interval=heartbeat_interval, grace_period=grace_period,
-              storage_retry=storage_retry)
+    # one precision for all the processes of this command
+    each = threads or default_threads(workers)
+    fixed = dataclasses.replace(
+        schedule, precision=resolve_precision(schedule.precision, device, each)
+    )
+    job = Job(
+        study=name,
+        storage=storage,
+        n=count * repeats,
+        dataset=dataset,
+        data_dir=data_dir,
+        schedule=fixed.to_dict(),
+        seed=seed,
+        device=device,
+        threads=threads,
+        workers=workers,
+        retry_failed=False,
+        heartbeat_interval=heartbeat_interval,
+        grace_period=grace_period,
+        storage_retry=storage_retry,
+    )
 
     def finished() -> dict[tuple[int, int], float | None]:
-        """(point, seed) -> error (None: failed for good) of the finished trials (also those of studies made
-        before the queue, which have no index)."""
+        """(point, seed) -> error (None: failed for good) of the finished trials (also those of
+        studies made before the queue, which have no index)."""
         out: dict[tuple[int, int], float | None] = {}
         for t in st.trials():
             point, trial_seed = t.user_attrs.get("point"), t.user_attrs.get("seed")
@@ -129,7 +194,8 @@ def run_grid(base: NetworkConfig, base_name: str, *, step: float = 0.05, toleran
         return out
 
     def train(wanted: list[tuple[int, int]], label: str) -> None:
-        """Queue the (point, repeat) pairs not yet finished, then run the workers until the queue is empty."""
+        """Queue the (point, repeat) pairs not yet finished, then run the workers until the queue is
+        empty."""
         done = finished()
         records, extra = {}, {}
         for i, r in wanted:
@@ -137,19 +203,34 @@ def run_grid(base: NetworkConfig, base_name: str, *, step: float = 0.05, toleran
                 continue
             a, b, g = points[i]
             scaled = compound(proxy_base, 1, a, b, g, data.resolution, 1 if small else 8)
-            records[r * count + i] = {"params": scaled.complexity.params, "flops": scaled.complexity.flops,
-                                      "acts": scaled.complexity.acts, "resolution": scaled.resolution,
-                                      **scaled.config.to_dict()}
-            extra[r * count + i] = {"point": i, "seed": seed + r, "alpha": a, "beta": b, "gamma": g,
-                                    "train_resolution": scaled.resolution}
+            records[r * count + i] = {
+                "params": scaled.complexity.params,
+                "flops": scaled.complexity.flops,
+                "acts": scaled.complexity.acts,
+                "resolution": scaled.resolution,
+                **scaled.config.to_dict(),
+            }
+            extra[r * count + i] = {
+                "point": i,
+                "seed": seed + r,
+                "alpha": a,
+                "beta": b,
+                "gamma": g,
+                "train_resolution": scaled.resolution,
+            }
         enqueue_missing(st, records, retry_failed=False, extra=extra)
         waiting = len(st.trials(states=(TrialState.WAITING,)))
         running = len(st.trials(states=(TrialState.RUNNING,)))
         if not waiting and not running:
             return
         say(f"{label}: {waiting} trial(s) to train")
-        bar = Progress(len(wanted), f"{name} {label}", unit="trial", initial=len(wanted) - len(records),
-                       enabled=progress)
+        bar = Progress(
+            len(wanted),
+            f"{name} {label}",
+            unit="trial",
+            initial=len(wanted) - len(records),
+            enabled=progress,
+        )
         keys = {(i, seed + r) for i, r in wanted}
 
         def refresh() -> None:
@@ -178,23 +259,55 @@ def run_grid(base: NetworkConfig, base_name: str, *, step: float = 0.05, toleran
         if not errors:
             continue
         mean = sum(errors) / len(errors)
-        std = math.sqrt(sum((e - mean) ** 2 for e in errors) / (len(errors) - 1)) if len(errors) > 1 else None
-        ranking.append({"point": i, "alpha": a, "beta": b, "gamma": g, "errors": errors, "mean_error": mean,
-                        "std": std, "seeds": len(errors)})
+        std = (
+            math.sqrt(sum((e - mean) ** 2 for e in errors) / (len(errors) - 1))
+            if len(errors) > 1
+            else None
+        )
+        ranking.append(
+            {
+                "point": i,
+                "alpha": a,
+                "beta": b,
+                "gamma": g,
+                "errors": errors,
+                "mean_error": mean,
+                "std": std,
+                "seeds": len(errors),
+            }
+        )
     # the repeated rules first (their means are comparable), then the single-seed ones
     most = min(repeats, max((r["seeds"] for r in ranking), default=1))
     ranking.sort(key=lambda r: (r["seeds"] < most, r["mean_error"]))
     best = ranking[0] if ranking else None
     fam: list[dict[str, Any]] = []
     if best:
-        for s in family(base, best["alpha"], best["beta"], best["gamma"], resolution=family_resolution):
+        for s in family(
+            base, best["alpha"], best["beta"], best["gamma"], resolution=family_resolution
+        ):
             fam.append(family_row(s))
-    return GridResult(name, st.url, count, len(done) - before, ranking, best, fam,
-                      round(time.perf_counter() - start, 3))
+    return GridResult(
+        name,
+        st.url,
+        count,
+        len(done) - before,
+        ranking,
+        best,
+        fam,
+        round(time.perf_counter() - start, 3),
+    )
 
 
 def family_row(s: Scaled) -> dict[str, Any]:
-    return {"phi": s.phi, "depth_mult": round(s.alpha ** s.phi, 4), "width_mult": round(s.beta ** s.phi, 4),
-            "resolution": s.resolution, "layers": stage_depth(s.config) if hasattr(s.config, "stages") else None,
-            "params": s.complexity.params, "flops": s.complexity.flops, "acts": s.complexity.acts,
-            "flops_growth": round(s.flops_growth, 4), "ideal_growth": round(s.ideal_growth, 4)}
+    return {
+        "phi": s.phi,
+        "depth_mult": round(s.alpha**s.phi, 4),
+        "width_mult": round(s.beta**s.phi, 4),
+        "resolution": s.resolution,
+        "layers": stage_depth(s.config) if hasattr(s.config, "stages") else None,
+        "params": s.complexity.params,
+        "flops": s.complexity.flops,
+        "acts": s.complexity.acts,
+        "flops_growth": round(s.flops_growth, 4),
+        "ideal_growth": round(s.ideal_growth, 4),
+    }

@@ -1,4 +1,5 @@
-"""The proxy training schedule: plain data, importable without torch (the CLI builds its flags from it)."""
+"""The proxy training schedule: plain data, importable without torch (the CLI builds its flags from
+it)."""
 
 from __future__ import annotations
 
@@ -15,15 +16,17 @@ class Schedule:
 
     epochs: int = 1
     batch_size: int = 128
-    lr: float = 0.2                  # for batch 128, scaled linearly with the batch size (README: proxy fidelity)
+    lr: float = 0.2  # for batch 128, scaled linearly with the batch size (README: proxy fidelity)
     momentum: float = 0.9
     weight_decay: float = 5e-5
-    train_size: int | None = 5_000   # images drawn (class-balanced, seeded) from the training split
-    test_size: int | None = None     # the whole test split (10,000 for Fashion-MNIST and CIFAR)
-    augment: bool = True             # random crop (padding 4) + horizontal flip where the dataset allows
-    precision: str = "auto"          # fp32 | bf16 (autocast) | auto: bf16 on CUDA and on CPUs with bf16 units
+    train_size: int | None = 5_000  # images drawn (class-balanced, seeded) from the training split
+    test_size: int | None = None  # the whole test split (10,000 for Fashion-MNIST and CIFAR)
+    augment: bool = True  # random crop (padding 4) + horizontal flip where the dataset allows
+    # fp32 | bf16 (autocast) | auto: bf16 on CUDA and on CPUs with bf16 units
+    precision: str = "auto"
     channels_last: bool = True
-    warmup: float = 0.0              # fraction of the steps with the lr rising linearly from lr/10 (pycls' warm-up)
+    # fraction of the steps with the lr rising linearly from lr/10 (pycls' warm-up)
+    warmup: float = 0.0
     label_smoothing: float = 0.0
 
     def __post_init__(self) -> None:
@@ -33,7 +36,9 @@ class Schedule:
         if not self.lr > 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
         if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+            raise ValueError(
+                f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"
+            )
         if not 0 <= self.warmup < 1:
             raise ValueError(f"warmup is a fraction of the steps in [0, 1), got {self.warmup}")
         if not 0 <= self.label_smoothing < 1:
@@ -41,14 +46,17 @@ class Schedule:
         for name in ("train_size", "test_size"):
             value = getattr(self, name)
             if value is not None and value < 1:
-                raise ValueError(f"{name} must be at least 1 (or None for the whole split), got {value}")
+                raise ValueError(
+                    f"{name} must be at least 1 (or None for the whole split), got {value}"
+                )
 
     @property
     def scaled_lr(self) -> float:
         return self.lr * self.batch_size / 128
 
     def lr_at(self, step: int, total: int) -> float:
-        """The learning rate of one step: linear warm-up from lr/10, then half-period cosine to zero."""
+        """The learning rate of one step: linear warm-up from lr/10, then half-period cosine to
+        zero."""
         warm = int(self.warmup * total)
         if step < warm:
             return self.scaled_lr * (0.1 + 0.9 * step / warm)
@@ -59,9 +67,12 @@ class Schedule:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Schedule:
-        """A schedule from `to_dict` output, including ones stored before `precision` replaced `bf16`."""
+        """A schedule from `to_dict` output, including ones stored before `precision` replaced
+        `bf16`."""
         data = dict(data)
         if "bf16" in data:
             legacy = data.pop("bf16")
-            data.setdefault("precision", "auto" if legacy is None else ("bf16" if legacy else "fp32"))
+            data.setdefault(
+                "precision", "auto" if legacy is None else ("bf16" if legacy else "fp32")
+            )
         return cls(**data)

@@ -16,7 +16,8 @@ COMPARE = [
     new_markdown_cell("""# Is AnyNetX_E better than AnyNetX_A?
 
 The RegNet paper's first question, asked of real proxy-trained sweeps committed under `results/`:
-32 models of each space in the 360-400 MF band (at 224 px), trained on Fashion-MNIST with a short proxy
+32 models of each space in the 360-400 MF band (at 224 px), trained on Fashion-MNIST with a short \
+proxy
 schedule. The commands that made them (see `results/README.md`):
 
 ```bash
@@ -30,7 +31,8 @@ nas export --study anynetx_e-s0 --storage results/example.journal -o results/exa
 
 With only 32 models per space the bands are wide: this notebook shows the method; a real comparison
 uses n = 100-1000 (NDS). These two sweeps were drawn with this project's earlier sampling rule
-(round(exp(U)/q)·q, before the samplers followed pycls' ceil rule, `results/README.md`): today the same
+(round(exp(U)/q)·q, before the samplers followed pycls' ceil rule, `results/README.md`): today the \
+same
 commands draw other configs."""),
     new_code_cell("""from pathlib import Path
 
@@ -59,7 +61,8 @@ for name, f in frames.items():
     ax.plot(grid, b.edf, label=f"{name} (n={len(e)}, min={e.min():.3f}, mean={e.mean():.3f})")
     ax.fill_between(grid, b.lower, b.upper, alpha=0.2)
 style(ax)
-ks = analysis.ks_test(frames["anynetx_a"].error.to_numpy(), frames["anynetx_e"].error.to_numpy(), n_perm=500)
+ks = analysis.ks_test(frames["anynetx_a"].error.to_numpy(), frames["anynetx_e"].error.to_numpy(), \
+n_perm=500)
 print(f"KS D = {ks.D:.3f}, permutation p = {ks.p_value:.3f}")"""),
     new_markdown_cell("""## Complexity-normalized comparison (NDS)
 
@@ -69,26 +72,31 @@ norm = analysis.normalize(flops, bins=4, metric="flops")
 print("bins:", norm.bins.edges.round(-5), "left out:", norm.left_out)
 a = frames["anynetx_a"][norm.inside["anynetx_a"]]
 e = frames["anynetx_e"][norm.inside["anynetx_e"]]
-ks_n = analysis.ks_test(a.error.to_numpy(), e.error.to_numpy(), a.flops.to_numpy(), e.flops.to_numpy(),
+ks_n = analysis.ks_test(a.error.to_numpy(), e.error.to_numpy(), \
+a.flops.to_numpy(), e.flops.to_numpy(),
                         bins=norm.bins, n_perm=500)
 print(f"normalized KS D = {ks_n.D:.3f}, p = {ks_n.p_value:.3f}")
 fig, ax = plt.subplots(figsize=(6, 4))
 for name, f in frames.items():
     kept = f[norm.inside[name]]
-    ax.plot(grid, analysis.edf(kept.error.to_numpy(), grid, norm.weights[name]), label=f"{name} (normalized)")
+    ax.plot(grid, analysis.edf(kept.error.to_numpy(), grid, norm.weights[name]), \
+label=f"{name} (normalized)")
 style(ax)"""),
     new_markdown_cell("## Good parameter ranges and RegNet fits"),
-    new_code_cell("""best = analysis.best_parameter_bootstrap(frames["anynetx_e"].width_4.to_numpy(),
+    new_code_cell("""\
+best = analysis.best_parameter_bootstrap(frames["anynetx_e"].width_4.to_numpy(),
                                         frames["anynetx_e"].error.to_numpy(), n_boot=2000, seed=0)
 print("best final-stage width (bootstrap median, 95% interval):", best)
 trend = analysis.population_trend(frames["anynetx_e"], top_k=8)
-print(f"width trend of the 8 best AnyNetX_E models: u_j = {trend.w0:.1f} + {trend.wa:.1f} j (R2 {trend.r2:.2f})")
+print(f"width trend of the 8 best AnyNetX_E models: u_j = {trend.w0:.1f} + {trend.wa:.1f} j \
+(R2 {trend.r2:.2f})")
 top = frames["anynetx_e"].nsmallest(1, "error").iloc[0]
 widths = [int(top[f"width_{i}"]) for i in range(1, 5)]
 depths = [int(top[f"depth_{i}"]) for i in range(1, 5)]
 fit = analysis.fit_regnet(widths, depths)
 print("best model (depth, width) per stage:", list(zip(depths, widths, strict=True)))
-print(f"RegNet fit: d={fit.d} w0={fit.w0} wa={fit.wa:.2f} wm={fit.wm:.3f} e_fit={fit.e_fit:.3f}")"""),
+print(f"RegNet fit: d={fit.d} w0={fit.w0} wa={fit.wa:.2f} wm={fit.wm:.3f} \
+e_fit={fit.e_fit:.3f}")"""),
     new_markdown_cell("## The full report (`nas analyze`)"),
     new_code_cell("""import json
 import tempfile
@@ -101,11 +109,17 @@ sorted(p.name for p in out.iterdir())"""),
 
 
 def main() -> None:
-    nb = new_notebook(cells=COMPARE, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
-                                                                "language": "python"}})
+    nb = new_notebook(
+        cells=COMPARE,
+        metadata={
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
+        },
+    )
     from nbclient import NotebookClient
 
-    NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(HERE)}}).execute()
+    NotebookClient(
+        nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(HERE)}}
+    ).execute()
     nbformat.write(nb, HERE / "compare_design_spaces.ipynb")
 
 

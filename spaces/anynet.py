@@ -1,7 +1,8 @@
 """The AnyNet generator: a pure function from an AnyNet config to a torch module.
 
-`AnyNet` reads its config through `AnyNetBody`, the fields of spaces.config's `AnyNetConfig` it needs, so
-that this module (torch) and the config module (which builds through it) do not import each other.
+`AnyNet` reads its config through `AnyNetBody`, the fields of spaces.config's `AnyNetConfig` it
+needs, so that this module (torch) and the config module (which builds through it) do not import
+each other.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ class StageBody(Protocol):
 
 
 class AnyNetBody(Protocol):
-    """What `AnyNet` reads of its config: an spaces.config.AnyNetConfig (validated, compatible widths)."""
+    """What `AnyNet` reads of its config: an spaces.config.AnyNetConfig (validated, compatible
+    widths)."""
 
     @property
     def stages(self) -> Sequence[StageBody]: ...
@@ -60,10 +62,32 @@ class AnyNetBody(Protocol):
 class Stage(nn.Sequential):
     """`depth` blocks; the first one carries the stride and the width change."""
 
-    def __init__(self, block: type[nn.Module], w_in: int, w_out: int, depth: int, stride: int,
-                 bottleneck: int, group_width: int, se_ratio: float | None, **options: object) -> None:
-        super().__init__(*(block(w_in if i == 0 else w_out, w_out, stride if i == 0 else 1,
-                                 bottleneck, group_width, se_ratio, **options) for i in range(depth)))
+    def __init__(
+        self,
+        block: type[nn.Module],
+        w_in: int,
+        w_out: int,
+        depth: int,
+        stride: int,
+        bottleneck: int,
+        group_width: int,
+        se_ratio: float | None,
+        **options: object,
+    ) -> None:
+        super().__init__(
+            *(
+                block(
+                    w_in if i == 0 else w_out,
+                    w_out,
+                    stride if i == 0 else 1,
+                    bottleneck,
+                    group_width,
+                    se_ratio,
+                    **options,
+                )
+                for i in range(depth)
+            )
+        )
 
 
 class AnyNet(nn.Module):
@@ -74,11 +98,24 @@ class AnyNet(nn.Module):
         self.config = config
         self.stem = make_stem(config.in_channels, config.stem_width, config.stem, config.stem_kind)
         block = BLOCK_TYPES[config.block]
-        options = {k: v for k, v in config.options().items() if k not in ("stem_kind", "head_dropout")}
+        options = {
+            k: v for k, v in config.options().items() if k not in ("stem_kind", "head_dropout")
+        }
         stages, w_in = [], config.stem_width
         for s in config.stages:
-            stages.append(Stage(block, w_in, s.width, s.depth, s.stride, s.bottleneck, s.group_width,
-                                config.se_ratio, **options))
+            stages.append(
+                Stage(
+                    block,
+                    w_in,
+                    s.width,
+                    s.depth,
+                    s.stride,
+                    s.bottleneck,
+                    s.group_width,
+                    config.se_ratio,
+                    **options,
+                )
+            )
             w_in = s.width
         self.stages = nn.Sequential(*stages)
         self.head = Head(w_in, config.num_classes, config.head_dropout)

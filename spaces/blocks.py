@@ -1,4 +1,5 @@
-"""Torch building blocks of the AnyNet family. Each module mirrors a function of `spaces.complexity`."""
+"""Torch building blocks of the AnyNet family. Each module mirrors a function of
+`spaces.complexity`."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from torch import nn
 
 
 def conv_bn(w_in: int, w_out: int, k: int, stride: int = 1, groups: int = 1) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(w_in, w_out, k, stride, k // 2, groups=groups, bias=False),
-                         nn.BatchNorm2d(w_out))
+    return nn.Sequential(
+        nn.Conv2d(w_in, w_out, k, stride, k // 2, groups=groups, bias=False), nn.BatchNorm2d(w_out)
+    )
 
 
 class Stem(nn.Module):
@@ -26,30 +28,44 @@ class Stem(nn.Module):
 
 
 class ResNetStem(nn.Module):
-    """The ImageNet stems of the ResNet family (`spaces.config.STEM_KINDS`): a 7x7 stride-2 conv ("resnet",
-    "senet") or three 3x3 convs ("deep"), each + BN + ReLU, then a 3x3 stride-2 max-pool (padding 1 for
-    "resnet", ceil mode without padding for the Caffe-derived "senet" and "deep")."""
+    """The ImageNet stems of the ResNet family (`spaces.config.STEM_KINDS`): a 7x7 stride-2 conv
+    ("resnet", "senet") or three 3x3 convs ("deep"), each + BN + ReLU, then a 3x3 stride-2 max-pool
+    (padding 1 for "resnet", ceil mode without padding for the Caffe-derived "senet" and "deep")."""
 
     def __init__(self, in_channels: int, width: int, kind: str) -> None:
         super().__init__()
         if kind == "deep":
             half = width // 2
-            self.convs = nn.Sequential(conv_bn(in_channels, half, 3, 2), nn.ReLU(inplace=True),
-                                       conv_bn(half, half, 3), nn.ReLU(inplace=True),
-                                       conv_bn(half, width, 3), nn.ReLU(inplace=True))
+            self.convs = nn.Sequential(
+                conv_bn(in_channels, half, 3, 2),
+                nn.ReLU(inplace=True),
+                conv_bn(half, half, 3),
+                nn.ReLU(inplace=True),
+                conv_bn(half, width, 3),
+                nn.ReLU(inplace=True),
+            )
         else:
             self.convs = nn.Sequential(conv_bn(in_channels, width, 7, 2), nn.ReLU(inplace=True))
-        self.pool = (nn.MaxPool2d(3, 2, padding=1) if kind == "resnet" else nn.MaxPool2d(3, 2, ceil_mode=True))
+        self.pool = (
+            nn.MaxPool2d(3, 2, padding=1)
+            if kind == "resnet"
+            else nn.MaxPool2d(3, 2, ceil_mode=True)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.pool(self.convs(x))
 
 
 def make_stem(in_channels: int, width: int, stem: str, stem_kind: str = "regnet") -> nn.Module:
-    """The stem a config asks for: the small-image 3x3 stride-1 conv, or the family's ImageNet stem."""
+    """The stem a config asks for: the small-image 3x3 stride-1 conv, or the family's ImageNet
+    stem."""
     if stem == "small":
         return Stem(in_channels, width, 1)
-    return Stem(in_channels, width, 2) if stem_kind == "regnet" else ResNetStem(in_channels, width, stem_kind)
+    return (
+        Stem(in_channels, width, 2)
+        if stem_kind == "regnet"
+        else ResNetStem(in_channels, width, stem_kind)
+    )
 
 
 class SqueezeExcitation(nn.Module):
@@ -67,7 +83,8 @@ class SqueezeExcitation(nn.Module):
 
 
 class Projection(nn.Module):
-    """1x1 conv + BN on the shortcut when width or resolution changes (`kernel` 3 for strided ones: SENet-154)."""
+    """1x1 conv + BN on the shortcut when width or resolution changes (`kernel` 3 for strided ones:
+    SENet-154)."""
 
     def __init__(self, w_in: int, w_out: int, stride: int, kernel: int = 1) -> None:
         super().__init__()
@@ -82,8 +99,16 @@ class Projection(nn.Module):
 class VanillaBlock(nn.Module):
     """V: 3x3 conv, BN, ReLU, 3x3 conv, BN, ReLU."""
 
-    def __init__(self, w_in: int, w_out: int, stride: int, bottleneck: int = 1, group_width: int = 1,
-                 se_ratio: float | None = None, **options: object) -> None:
+    def __init__(
+        self,
+        w_in: int,
+        w_out: int,
+        stride: int,
+        bottleneck: int = 1,
+        group_width: int = 1,
+        se_ratio: float | None = None,
+        **options: object,
+    ) -> None:
         super().__init__()
         self.a = conv_bn(w_in, w_out, 3, stride)
         self.b = conv_bn(w_out, w_out, 3)
@@ -96,11 +121,18 @@ class VanillaBlock(nn.Module):
 class ResidualBlock(nn.Module):
     """A residual function f plus an identity or projected shortcut, then ReLU.
 
-    With `se_reduction` (SENet), f ends with squeeze-excitation of width w_out // se_reduction on its output.
+    With `se_reduction` (SENet), f ends with squeeze-excitation of width w_out // se_reduction on
+    its output.
     """
 
-    def __init__(self, w_in: int, w_out: int, stride: int, proj_kernel: int = 1,
-                 se_reduction: int | None = None) -> None:
+    def __init__(
+        self,
+        w_in: int,
+        w_out: int,
+        stride: int,
+        proj_kernel: int = 1,
+        se_reduction: int | None = None,
+    ) -> None:
         super().__init__()
         needs_proj = w_in != w_out or stride != 1
         self.proj = Projection(w_in, w_out, stride, proj_kernel) if needs_proj else None
@@ -121,9 +153,18 @@ class ResidualBlock(nn.Module):
 class ResBasicBlock(ResidualBlock):
     """R: two 3x3 convs with a residual connection."""
 
-    def __init__(self, w_in: int, w_out: int, stride: int, bottleneck: int = 1, group_width: int = 1,
-                 se_ratio: float | None = None, proj_kernel: int = 1, se_reduction: int | None = None,
-                 **options: object) -> None:
+    def __init__(
+        self,
+        w_in: int,
+        w_out: int,
+        stride: int,
+        bottleneck: int = 1,
+        group_width: int = 1,
+        se_ratio: float | None = None,
+        proj_kernel: int = 1,
+        se_reduction: int | None = None,
+        **options: object,
+    ) -> None:
         super().__init__(w_in, w_out, stride, proj_kernel, se_reduction)
         self.a = conv_bn(w_in, w_out, 3, stride)
         self.b = conv_bn(w_out, w_out, 3)
@@ -137,13 +178,25 @@ class ResBottleneckBlock(ResidualBlock):
     """X: 1x1, 3x3 group conv (stride here), [SE], 1x1; Y when se_ratio is set.
 
     SE width is se_ratio x the block's *input* width, as in the RegNet reference code. Options: the
-    stride on the first 1x1 conv (`stride_1x1`, Caffe / SE-ResNet), a 3x3 conv that widens w_b to w_out
-    (`expand_3x3`, SENet-154), SE on the output (`se_reduction`) and 3x3 projections (`proj_kernel`).
+    stride on the first 1x1 conv (`stride_1x1`, Caffe / SE-ResNet), a 3x3 conv that widens w_b to
+    w_out (`expand_3x3`, SENet-154), SE on the output (`se_reduction`) and 3x3 projections
+    (`proj_kernel`).
     """
 
-    def __init__(self, w_in: int, w_out: int, stride: int, bottleneck: int = 1, group_width: int = 1,
-                 se_ratio: float | None = None, proj_kernel: int = 1, se_reduction: int | None = None,
-                 stride_1x1: bool = False, expand_3x3: bool = False, **options: object) -> None:
+    def __init__(
+        self,
+        w_in: int,
+        w_out: int,
+        stride: int,
+        bottleneck: int = 1,
+        group_width: int = 1,
+        se_ratio: float | None = None,
+        proj_kernel: int = 1,
+        se_reduction: int | None = None,
+        stride_1x1: bool = False,
+        expand_3x3: bool = False,
+        **options: object,
+    ) -> None:
         super().__init__(w_in, w_out, stride, proj_kernel, se_reduction)
         w_b = w_out // bottleneck
         w_mid = w_out if expand_3x3 else w_b
@@ -161,7 +214,11 @@ class ResBottleneckBlock(ResidualBlock):
         return self.c(x)
 
 
-BLOCK_TYPES: dict[str, type[nn.Module]] = {"V": VanillaBlock, "R": ResBasicBlock, "X": ResBottleneckBlock}
+BLOCK_TYPES: dict[str, type[nn.Module]] = {
+    "V": VanillaBlock,
+    "R": ResBasicBlock,
+    "X": ResBottleneckBlock,
+}
 
 
 class Head(nn.Module):
@@ -179,10 +236,12 @@ class Head(nn.Module):
 
 
 def mark_final_bn(bn: nn.Module) -> None:
-    """Mark `bn` as the last BN of a residual branch: `init_weights(..., zero_init_last=True)` zeroes it.
+    """Mark `bn` as the last BN of a residual branch: `init_weights(..., zero_init_last=True)`
+    zeroes it.
 
-    A plain Python attribute (not a parameter, buffer or submodule), so it is set as nn.Module itself sets
-    such values, with object.__setattr__: nn.Module.__setattr__ is typed for tensors and modules only."""
+    A plain Python attribute (not a parameter, buffer or submodule), so it is set as nn.Module
+    itself sets such values, with object.__setattr__: nn.Module.__setattr__ is typed for tensors and
+    modules only."""
     object.__setattr__(bn, "final_bn", True)
 
 
@@ -190,7 +249,9 @@ def init_weights(module: nn.Module, zero_init_last: bool = False) -> None:
     """pycls initialization: fan-out normal convs, unit BN (optionally zero on the last BN of a
     residual branch), small-normal linear."""
     if isinstance(module, nn.Conv2d):
-        fan_out = module.kernel_size[0] * module.kernel_size[1] * module.out_channels // module.groups
+        fan_out = (
+            module.kernel_size[0] * module.kernel_size[1] * module.out_channels // module.groups
+        )
         module.weight.data.normal_(mean=0.0, std=math.sqrt(2.0 / fan_out))
         if module.bias is not None:
             module.bias.data.zero_()

@@ -1,7 +1,7 @@
 """The group-width compatibility step of the RegNet paper, exactly as its reference code.
 
-pycls (`pycls/models/blocks.py`, `adjust_block_compatibility`) works with the bottleneck *multiplier*
-m_b = 1 / b (this project records the ratio b: 1, 2, 4) in floating point:
+pycls (`pycls/models/blocks.py`, `adjust_block_compatibility`) works with the bottleneck
+*multiplier* m_b = 1 / b (this project records the ratio b: 1, 2, 4) in floating point:
 
     v = int(max(1, w * m_b))           # the bottleneck width, truncated (not rounded)
     g = min(g, v)
@@ -17,8 +17,8 @@ import numpy as np
 
 
 def adjust_block_compatibility(width, bottleneck, group_width) -> tuple[np.ndarray, np.ndarray]:
-    """Compatible (width, group width) for arrays (or scalars) of widths, bottleneck ratios and group
-    widths, all >= 1; returns int64 arrays of the broadcast shape."""
+    """Compatible (width, group width) for arrays (or scalars) of widths, bottleneck ratios and
+    group widths, all >= 1; returns int64 arrays of the broadcast shape."""
     w = np.asarray(width, dtype=np.float64)
     m_b = 1.0 / np.asarray(bottleneck, dtype=np.float64)
     v = np.trunc(np.maximum(1.0, w * m_b))

@@ -1,10 +1,11 @@
 """Exact analytic complexity, counted with array arithmetic, without building the network: the cost
-algebra (`Cost`, `Complexity`), the layers and AnyNet blocks, and whole AnyNet bodies (`network_cost`).
+algebra (`Cost`, `Complexity`), the layers and AnyNet blocks, and whole AnyNet bodies
+(`network_cost`).
 
-This module knows no config class, so that every config module can count with it: `AnyNetConfig.analytic`
-(spaces.config) counts AnyNet configs with `network_cost`, the other families with these layer costs
-(spaces.layers, spaces.mbconv), and `spaces.complexity(cfg)` / `reference_complexity(cfg)`, which take any
-config, are in spaces.netconfig.
+This module knows no config class, so that every config module can count with it:
+`AnyNetConfig.analytic` (spaces.config) counts AnyNet configs with `network_cost`, the other
+families with these layer costs (spaces.layers, spaces.mbconv), and `spaces.complexity(cfg)` /
+`reference_complexity(cfg)`, which take any config, are in spaces.netconfig.
 
 Conventions (REFERENCE section 6): params = every learnable parameter (BN: 2 per channel);
 flops = multiply-adds of conv and linear layers (fvcore's per-operator conv + linear count; biases
@@ -39,7 +40,8 @@ INT64_MAX = int(np.iinfo(np.int64).max)
 
 
 class Cost(NamedTuple):
-    """params, flops, acts: Python/numpy ints, or int64 (object: Python ints, for huge counts) arrays for a batch."""
+    """params, flops, acts: Python/numpy ints, or int64 (object: Python ints, for huge counts)
+    arrays for a batch."""
 
     params: np.ndarray | int
     flops: np.ndarray | int
@@ -69,7 +71,7 @@ class Complexity:
         return {"params": self.params, "flops": self.flops, "acts": self.acts, "resolution": res}
 
 
-# --- layers -----------------------------------------------------------------------------------------
+# --- layers ---------------------------------------------------------------------------------------
 def spatial(h, stride):
     """Output size of a k x k conv with padding k // 2 (odd k), or of the pooled projection."""
     return (h - 1) // stride + 1
@@ -96,7 +98,8 @@ def conv_bn(h, w, w_in, w_out, k, stride=1, groups=1):
 
 
 def max_pool(h, ceil_mode: bool):
-    """Output size of a 3x3 stride-2 max-pool: padding 1 (torchvision), or no padding in ceil mode (Caffe)."""
+    """Output size of a 3x3 stride-2 max-pool: padding 1 (torchvision), or no padding in ceil mode
+    (Caffe)."""
     return h // 2 if ceil_mode else spatial(h, 2)
 
 
@@ -121,7 +124,7 @@ def squeeze_excitation(w_in, w_se) -> Cost:
     return linear(w_in, w_se) + linear(w_se, w_in)
 
 
-# --- blocks (mirror spaces.blocks) ------------------------------------------------------------------
+# --- blocks (mirror spaces.blocks) ----------------------------------------------------------------
 class BlockOptions(NamedTuple):
     """The block options of `spaces.config.OPTION_DEFAULTS` (scalars shared by a whole network)."""
 
@@ -135,22 +138,28 @@ DEFAULT_OPTIONS = BlockOptions()
 
 
 def projection(h2, w2, w_in, w_out, stride, kernel: int = 1) -> Cost:
-    """1x1 conv (stride) + BN on the shortcut, present only when width or resolution changes; `kernel` 3
-    makes the strided ones 3x3 (SENet-154)."""
+    """1x1 conv (stride) + BN on the shortcut, present only when width or resolution changes;
+    `kernel` 3 makes the strided ones 3x3 (SENet-154)."""
     needed = (w_in != w_out) | (stride != 1)
     weights = w_in * w_out
     if kernel != 1:
         weights = weights * np.where(stride != 1, kernel * kernel, 1)
-    return Cost(needed * (weights + 2 * w_out), needed * weights * h2 * w2, needed * w_out * h2 * w2)
+    return Cost(
+        needed * (weights + 2 * w_out), needed * weights * h2 * w2, needed * w_out * h2 * w2
+    )
 
 
-def vanilla_block(h, w, w_in, w_out, stride, bottleneck, group_width, se_ratio, opts=DEFAULT_OPTIONS):
+def vanilla_block(
+    h, w, w_in, w_out, stride, bottleneck, group_width, se_ratio, opts=DEFAULT_OPTIONS
+):
     a, h2, w2 = conv_bn(h, w, w_in, w_out, 3, stride)
     b, _, _ = conv_bn(h2, w2, w_out, w_out, 3)
     return a + b, h2, w2
 
 
-def res_basic_block(h, w, w_in, w_out, stride, bottleneck, group_width, se_ratio, opts=DEFAULT_OPTIONS):
+def res_basic_block(
+    h, w, w_in, w_out, stride, bottleneck, group_width, se_ratio, opts=DEFAULT_OPTIONS
+):
     cost, h2, w2 = vanilla_block(h, w, w_in, w_out, stride, bottleneck, group_width, se_ratio)
     cost = cost + projection(h2, w2, w_in, w_out, stride, opts.proj_kernel)
     if opts.se_reduction:
@@ -158,7 +167,9 @@ def res_basic_block(h, w, w_in, w_out, stride, bottleneck, group_width, se_ratio
     return cost, h2, w2
 
 
-def res_bottleneck_block(h, w, w_in, w_out, stride, bottleneck, group_width, se_ratio, opts=DEFAULT_OPTIONS):
+def res_bottleneck_block(
+    h, w, w_in, w_out, stride, bottleneck, group_width, se_ratio, opts=DEFAULT_OPTIONS
+):
     w_b = w_out // bottleneck
     w_mid = w_out if opts.expand_3x3 else w_b
     s1, s3 = (stride, 1) if opts.stride_1x1 else (1, stride)
@@ -176,9 +187,20 @@ def res_bottleneck_block(h, w, w_in, w_out, stride, bottleneck, group_width, se_
 BLOCK_COSTS = {"V": vanilla_block, "R": res_basic_block, "X": res_bottleneck_block}
 
 
-# --- whole networks ---------------------------------------------------------------------------------
-def body_cost(block, se_ratio, h, w, w_in, depth, width, stride, bottleneck, group_width,
-              opts: BlockOptions = DEFAULT_OPTIONS):
+# --- whole networks -------------------------------------------------------------------------------
+def body_cost(
+    block,
+    se_ratio,
+    h,
+    w,
+    w_in,
+    depth,
+    width,
+    stride,
+    bottleneck,
+    group_width,
+    opts: BlockOptions = DEFAULT_OPTIONS,
+):
     """Stem-to-head cost of the stages: arrays of shape (n, S) or lists of per-stage values.
 
     A stage is one strided first block and depth - 1 identical blocks, so its cost is closed form.
@@ -186,8 +208,10 @@ def body_cost(block, se_ratio, h, w, w_in, depth, width, stride, bottleneck, gro
     block_cost = BLOCK_COSTS[block]
     total = ZERO
     for i in range(len(depth[0]) if np.ndim(depth) == 2 else len(depth)):
-        d, wo, s, b, g = (x[:, i] if np.ndim(x) == 2 else x[i]
-                          for x in (depth, width, stride, bottleneck, group_width))
+        d, wo, s, b, g = (
+            x[:, i] if np.ndim(x) == 2 else x[i]
+            for x in (depth, width, stride, bottleneck, group_width)
+        )
         first, h, w = block_cost(h, w, w_in, wo, s, b, g, se_ratio, opts)
         rest, _, _ = block_cost(h, w, wo, wo, 1, b, g, se_ratio, opts)
         total = total + first + rest.times(d - 1)
@@ -196,7 +220,8 @@ def body_cost(block, se_ratio, h, w, w_in, depth, width, stride, bottleneck, gro
 
 
 def _round(x):
-    """Round half to even to whole numbers (np.rint): int64 for int64 arrays, Python ints otherwise."""
+    """Round half to even to whole numbers (np.rint): int64 for int64 arrays, Python ints
+    otherwise."""
     if np.ndim(x) == 0:
         return round(float(x))
     x = np.asarray(x)
@@ -205,44 +230,84 @@ def _round(x):
     return np.rint(x).astype(np.int64)
 
 
-def count_bound(se_ratio, stem_width, in_channels, num_classes, h, w, depth, width,
-                opts: BlockOptions = DEFAULT_OPTIONS) -> int:
-    """An upper bound (a Python int) on every count and every intermediate product of `network_cost`: at
-    most 8 conv / linear layers a block (3 convs, the projection, two SE pairs) and 4 more (stem, head), each
-    with at most (widest channels)^2 x (largest kernel)^2 weights, (widest channels) x pixels outputs and
-    (widest channels)^2 x (largest kernel)^2 x pixels multiply-adds."""
+def count_bound(
+    se_ratio,
+    stem_width,
+    in_channels,
+    num_classes,
+    h,
+    w,
+    depth,
+    width,
+    opts: BlockOptions = DEFAULT_OPTIONS,
+) -> int:
+    """An upper bound (a Python int) on every count and every intermediate product of
+    `network_cost`: at most 8 conv / linear layers a block (3 convs, the projection, two SE pairs)
+    and 4 more (stem, head), each with at most (widest channels)^2 x (largest kernel)^2 weights,
+    (widest channels) x pixels outputs and (widest channels)^2 x (largest kernel)^2 x pixels
+    multiply-adds."""
     widest = max(int(np.max(width)), int(stem_width), int(in_channels), int(num_classes), 1)
-    widest = widest * max(1, math.ceil(se_ratio or 0)) + 1  # SE hidden widths: se_ratio x the block input
-    kernel2 = max(49, int(opts.proj_kernel) ** 2)               # the 7x7 stem, 3x3 projections
+    # SE hidden widths: se_ratio x the block input
+    widest = widest * max(1, math.ceil(se_ratio or 0)) + 1
+    kernel2 = max(49, int(opts.proj_kernel) ** 2)  # the 7x7 stem, 3x3 projections
     blocks = int(np.max(np.sum(depth, axis=-1)))
     return (8 * blocks + 4) * (widest * widest * kernel2 + 3 * widest) * max(1, int(h) * int(w))
 
 
-def network_cost(block, se_ratio, stem, stem_width, in_channels, num_classes, resolution: Resolution,
-                 depth, width, stride, bottleneck, group_width, stem_kind: str = "regnet",
-                 opts: BlockOptions = DEFAULT_OPTIONS) -> Cost:
+def network_cost(
+    block,
+    se_ratio,
+    stem,
+    stem_width,
+    in_channels,
+    num_classes,
+    resolution: Resolution,
+    depth,
+    width,
+    stride,
+    bottleneck,
+    group_width,
+    stem_kind: str = "regnet",
+    opts: BlockOptions = DEFAULT_OPTIONS,
+) -> Cost:
     h, w = (resolution, resolution) if _is_size(resolution) else resolution
     arrays = (depth, width, stride, bottleneck, group_width)
-    if count_bound(se_ratio, stem_width, in_channels, num_classes, h, w, depth, width, opts) > INT64_MAX:
+    if (
+        count_bound(se_ratio, stem_width, in_channels, num_classes, h, w, depth, width, opts)
+        > INT64_MAX
+    ):
         # counts that could pass int64: Python ints throughout (object arrays), exact at any size
-        depth, width, stride, bottleneck, group_width = (np.asarray(x).astype(object) for x in arrays)
-        h, w, stem_width, in_channels, num_classes = (int(x) for x in (h, w, stem_width, in_channels, num_classes))
-    elif any(np.asarray(x).dtype == object for x in arrays):  # Python ints that fit: the fast int64 path
-        depth, width, stride, bottleneck, group_width = (np.asarray(x).astype(np.int64) for x in arrays)
+        depth, width, stride, bottleneck, group_width = (
+            np.asarray(x).astype(object) for x in arrays
+        )
+        h, w, stem_width, in_channels, num_classes = (
+            int(x) for x in (h, w, stem_width, in_channels, num_classes)
+        )
+    elif any(np.asarray(x).dtype == object for x in arrays):
+        # Python ints that fit: the fast int64 path
+        depth, width, stride, bottleneck, group_width = (
+            np.asarray(x).astype(np.int64) for x in arrays
+        )
     stem, h, w = stem_cost(h, w, in_channels, stem_width, stem, stem_kind)
-    body, w_last = body_cost(block, se_ratio, h, w, stem_width, depth, width, stride, bottleneck,
-                             group_width, opts)
+    body, w_last = body_cost(
+        block, se_ratio, h, w, stem_width, depth, width, stride, bottleneck, group_width, opts
+    )
     return stem + body + linear(w_last, num_classes)
 
 
 def _is_size(resolution: Resolution) -> TypeIs[int]:
-    """Whether `resolution` is one size for both sides (a scalar: a Python or numpy integer) rather than a
-    (height, width) pair."""
+    """Whether `resolution` is one size for both sides (a scalar: a Python or numpy integer) rather
+    than a (height, width) pair."""
     return np.ndim(resolution) == 0
 
 
 def check_resolution(resolution: Resolution) -> None:
-    """Raise ConfigError unless `resolution` is a positive integer or a (height, width) pair of them."""
+    """Raise ConfigError unless `resolution` is a positive integer or a (height, width) pair of
+    them."""
     values = (resolution,) if _is_size(resolution) else tuple(resolution)
-    if len(values) not in (1, 2) or any(isinstance(v, bool) or int(v) != v or v < 1 for v in values):
-        raise ConfigError(f"resolution must be a positive integer or (height, width), got {resolution!r}")
+    if len(values) not in (1, 2) or any(
+        isinstance(v, bool) or int(v) != v or v < 1 for v in values
+    ):
+        raise ConfigError(
+            f"resolution must be a positive integer or (height, width), got {resolution!r}"
+        )

@@ -1,10 +1,11 @@
-"""AnyNet configs: plain, frozen, JSON-serializable data, with their validation and exact complexity.
+"""AnyNet configs: plain, frozen, JSON-serializable data, with their validation and exact
+complexity.
 
 An `AnyNetConfig` fully determines a network (stem, stages of identical blocks, head). ResNet-style,
 AnyNet and RegNet networks are all expressed with it; a RegNet is an AnyNet config whose stages come
 from the quantized-linear rule (see `spaces.regnet`). It follows the `NetworkConfig` protocol
-(spaces.netconfig): `analytic` counts it with spaces.complexity's array formulas, `build` hands it to
-the torch generator of spaces.anynet (imported only then: torch).
+(spaces.netconfig): `analytic` counts it with spaces.complexity's array formulas, `build` hands it
+to the torch generator of spaces.anynet (imported only then: torch).
 """
 
 from __future__ import annotations
@@ -34,13 +35,20 @@ STEMS = {
     "imagenet": "3x3 conv stride 2 + BN + ReLU (224 px inputs)",
     "small": "3x3 conv stride 1 + BN + ReLU (28-32 px inputs)",
 }
-# What the ImageNet stem (stem="imagenet") is; the small stem is always one 3x3 stride-1 conv, no pool.
+# What the ImageNet stem (stem="imagenet") is; the small stem is always one 3x3 stride-1 conv, no
+# pool.
 STEM_KINDS = {
     "regnet": "3x3 conv stride 2 + BN + ReLU (RegNet, AnyNet)",
-    "resnet": "7x7 conv stride 2 + BN + ReLU + 3x3 max-pool stride 2, padding 1 (torchvision ResNet)",
-    "senet": "7x7 conv stride 2 + BN + ReLU + 3x3 max-pool stride 2, ceil mode (Caffe, legacy SE-ResNet)",
-    "deep": "3x3 convs stride 2 (stem_width/2), 1 (stem_width/2), 1 (stem_width), each + BN + ReLU, "
-            "+ 3x3 max-pool stride 2, ceil mode (SENet-154)",
+    "resnet": (
+        "7x7 conv stride 2 + BN + ReLU + 3x3 max-pool stride 2, padding 1 (torchvision ResNet)"
+    ),
+    "senet": (
+        "7x7 conv stride 2 + BN + ReLU + 3x3 max-pool stride 2, ceil mode (Caffe, legacy SE-ResNet)"
+    ),
+    "deep": (
+        "3x3 convs stride 2 (stem_width/2), 1 (stem_width/2), 1 (stem_width), each + BN + ReLU, "
+        "+ 3x3 max-pool stride 2, ceil mode (SENet-154)"
+    ),
 }
 
 
@@ -48,8 +56,9 @@ STEM_KINDS = {
 class StageConfig:
     """One stage: `depth` identical blocks; the first one has `stride` and changes the width.
 
-    `bottleneck` is the paper's ratio b (bottleneck width = width / b); `group_width` is the number of
-    channels per group of the 3x3 conv. Both only matter for the X block; V and R record 1 and width.
+    `bottleneck` is the paper's ratio b (bottleneck width = width / b); `group_width` is the number
+    of channels per group of the 3x3 conv. Both only matter for the X block; V and R record 1 and
+    width.
     """
 
     depth: int
@@ -97,15 +106,31 @@ class AnyNetConfig:
         return 224 if self.stem == "imagenet" else 32
 
     def analytic(self, resolution: Resolution) -> Complexity:
-        """Exact counts at `resolution` with the array formulas of spaces.complexity (`network_cost`)."""
+        """Exact counts at `resolution` with the array formulas of spaces.complexity
+        (`network_cost`)."""
         check_resolution(resolution)
         depth, width, stride, bottleneck, group_width = (
-            np.array([[getattr(s, f) for s in self.stages]], dtype=object)  # Python ints: any size; int64 when safe
-            for f in ("depth", "width", "stride", "bottleneck", "group_width"))
+            # Python ints: any size; int64 when safe
+            np.array([[getattr(s, f) for s in self.stages]], dtype=object)
+            for f in ("depth", "width", "stride", "bottleneck", "group_width")
+        )
         opts = BlockOptions(self.se_reduction, self.stride_1x1, self.expand_3x3, self.proj_kernel)
-        cost = network_cost(self.block, self.se_ratio, self.stem, self.stem_width, self.in_channels,
-                            self.num_classes, resolution, depth, width, stride, bottleneck, group_width,
-                            stem_kind=self.stem_kind, opts=opts)
+        cost = network_cost(
+            self.block,
+            self.se_ratio,
+            self.stem,
+            self.stem_width,
+            self.in_channels,
+            self.num_classes,
+            resolution,
+            depth,
+            width,
+            stride,
+            bottleneck,
+            group_width,
+            stem_kind=self.stem_kind,
+            opts=opts,
+        )
         params, flops, acts = (int(np.asarray(x).reshape(-1)[0]) for x in cost)
         return Complexity(params, flops, acts, resolution=resolution)
 
@@ -115,8 +140,9 @@ class AnyNetConfig:
         return AnyNet(self, zero_init_last=zero_init_last)
 
     def describe(self) -> str:
-        return (f"{self.block_name} blocks, stages (depth, width) "
-                + ", ".join(f"({s.depth}, {s.width})" for s in self.stages))
+        return f"{self.block_name} blocks, stages (depth, width) " + ", ".join(
+            f"({s.depth}, {s.width})" for s in self.stages
+        )
 
     # --- derived views -------------------------------------------------------------------------
     @property
@@ -133,7 +159,8 @@ class AnyNetConfig:
         return {k: getattr(self, k) for k, v in OPTION_DEFAULTS.items() if getattr(self, k) != v}
 
     def key(self) -> str:
-        """Identity of the network (spaces.records.config_key of its dict): drops duplicate samples."""
+        """Identity of the network (spaces.records.config_key of its dict): drops duplicate
+        samples."""
         return config_key(self.to_dict())
 
     def replace(self, **changes: Any) -> AnyNetConfig:
@@ -141,8 +168,9 @@ class AnyNetConfig:
 
     def for_input(self, in_channels: int, num_classes: int, small: bool) -> AnyNetConfig:
         """The same body adapted to another input: channels, classes and stem."""
-        return self.replace(in_channels=in_channels, num_classes=num_classes,
-                            stem="small" if small else "imagenet")
+        return self.replace(
+            in_channels=in_channels, num_classes=num_classes, stem="small" if small else "imagenet"
+        )
 
     # --- serialization -------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -174,10 +202,14 @@ class AnyNetConfig:
         known = {f.name for f in dataclasses.fields(cls)} - {"extra"}
         unknown = set(data) - known - RECORD_KEYS
         if unknown:
-            raise ConfigError(f"unknown config key(s) {sorted(unknown)}; valid keys: {sorted(known)}")
+            raise ConfigError(
+                f"unknown config key(s) {sorted(unknown)}; valid keys: {sorted(known)}"
+            )
         if "stages" not in data:
-            raise ConfigError("config has no 'stages': give a list of {depth, width, stride, bottleneck, "
-                              "group_width} objects")
+            raise ConfigError(
+                "config has no 'stages': give a list of {depth, width, stride, bottleneck, "
+                "group_width} objects"
+            )
         raw_stages = data["stages"]
         if not isinstance(raw_stages, Sequence) or isinstance(raw_stages, str) or not raw_stages:
             raise ConfigError("'stages' must be a non-empty list of stage objects")
@@ -188,7 +220,9 @@ class AnyNetConfig:
                 raise ConfigError(f"stage {i}: must be an object with keys {sorted(stage_fields)}")
             bad = set(s) - stage_fields
             if bad:
-                raise ConfigError(f"stage {i}: unknown key(s) {sorted(bad)}; valid: {sorted(stage_fields)}")
+                raise ConfigError(
+                    f"stage {i}: unknown key(s) {sorted(bad)}; valid: {sorted(stage_fields)}"
+                )
             if "depth" not in s or "width" not in s:
                 raise ConfigError(f"stage {i}: 'depth' and 'width' are required")
             stages.append({k: _as_int(v, f"stage {i}: {k}") for k, v in s.items()})
@@ -207,8 +241,9 @@ class AnyNetConfig:
         return make_anynet(stages, compatible=compatible, extra=extra, **kwargs)
 
 
-def make_anynet(stages: Iterable[Mapping[str, int] | StageConfig], compatible: bool = True,
-                **kwargs: Any) -> AnyNetConfig:
+def make_anynet(
+    stages: Iterable[Mapping[str, int] | StageConfig], compatible: bool = True, **kwargs: Any
+) -> AnyNetConfig:
     """Build an AnyNetConfig from raw stage values, applying the group-width compatibility step."""
     stage_list = [s if isinstance(s, StageConfig) else StageConfig(**s) for s in stages]
     block = kwargs.get("block", "X")
@@ -232,17 +267,25 @@ def adjust_stage(stage: StageConfig, block: str) -> StageConfig:
 
 
 def _as_int(value: Any, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not float(value).is_integer():
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not float(value).is_integer()
+    ):
         raise ConfigError(f"{what} must be an integer, got {value!r}")
     return int(value)
 
 
 def _validate(cfg: AnyNetConfig) -> None:
     if cfg.block not in BLOCKS:
-        raise ConfigError(f"unknown block {cfg.block!r}; valid: {', '.join(BLOCKS)} (and Y = X with SE)")
+        raise ConfigError(
+            f"unknown block {cfg.block!r}; valid: {', '.join(BLOCKS)} (and Y = X with SE)"
+        )
     if cfg.stem not in STEMS:
         raise ConfigError(f"unknown stem {cfg.stem!r}; valid: {', '.join(STEMS)}")
-    if cfg.se_ratio is not None and not (isinstance(cfg.se_ratio, int | float) and 0 < cfg.se_ratio <= 1):
+    if cfg.se_ratio is not None and not (
+        isinstance(cfg.se_ratio, int | float) and 0 < cfg.se_ratio <= 1
+    ):
         raise ConfigError(f"se_ratio must be null or in (0, 1], got {cfg.se_ratio!r}")
     for name in ("stem_width", "in_channels", "num_classes"):
         value = getattr(cfg, name)
@@ -260,13 +303,18 @@ def _validate(cfg: AnyNetConfig) -> None:
         if cfg.block == "X":
             if s.width % s.bottleneck or s.bottleneck_width % s.group_width:
                 raise ConfigError(
-                    f"stage {i}: width {s.width} / bottleneck {s.bottleneck} must be a multiple of group "
-                    f"width {s.group_width}; apply the compatibility step (make_anynet or from_dict do)")
+                    f"stage {i}: width {s.width} / bottleneck {s.bottleneck} must be a multiple of "
+                    f"group width {s.group_width}; apply the compatibility step (make_anynet or "
+                    "from_dict do)"
+                )
         elif (s.bottleneck, s.group_width) != (1, s.width):
-            raise ConfigError(f"stage {i}: {cfg.block} blocks have no bottleneck or groups: use "
-                              f"bottleneck=1 and group_width=width ({s.width})")
+            raise ConfigError(
+                f"stage {i}: {cfg.block} blocks have no bottleneck or groups: use "
+                f"bottleneck=1 and group_width=width ({s.width})"
+            )
     if cfg.se_ratio and cfg.block != "X":
-        # SE is defined on the bottleneck here; keep the promise narrow rather than guess a placement.
+        # SE is defined on the bottleneck here; keep the promise narrow rather than guess a
+        # placement.
         raise ConfigError("se_ratio applies to X blocks only (Y = X + SE)")
     _validate_options(cfg)
 
@@ -275,16 +323,23 @@ def _validate_options(cfg: AnyNetConfig) -> None:
     if cfg.stem_kind not in STEM_KINDS:
         raise ConfigError(f"unknown stem_kind {cfg.stem_kind!r}; valid: {', '.join(STEM_KINDS)}")
     if cfg.stem_kind == "deep" and cfg.stem_width % 2:
-        raise ConfigError(f"the deep stem needs an even stem_width (its first convs have half), got {cfg.stem_width}")
+        raise ConfigError(
+            "the deep stem needs an even stem_width (its first convs have half), "
+            f"got {cfg.stem_width}"
+        )
     red = cfg.se_reduction
     if red is not None:
         if isinstance(red, bool) or not isinstance(red, int) or red < 1:
             raise ConfigError(f"se_reduction must be null or a positive integer, got {red!r}")
         if cfg.block == "V":
-            raise ConfigError("se_reduction (SE on the block output) applies to R and X blocks, not V")
+            raise ConfigError(
+                "se_reduction (SE on the block output) applies to R and X blocks, not V"
+            )
         if cfg.se_ratio:
-            raise ConfigError("give se_ratio (SE in the bottleneck, RegNet Y) or se_reduction (SE on the block "
-                              "output, SENet), not both")
+            raise ConfigError(
+                "give se_ratio (SE in the bottleneck, RegNet Y) or se_reduction (SE on the block "
+                "output, SENet), not both"
+            )
         too_narrow = [s.width for s in cfg.stages if s.width < red]
         if too_narrow:
             raise ConfigError(f"se_reduction {red} leaves no SE channels for width {too_narrow[0]}")
@@ -297,8 +352,10 @@ def _validate_options(cfg: AnyNetConfig) -> None:
     if cfg.expand_3x3:
         for i, s in enumerate(cfg.stages, 1):
             if s.width % s.groups:
-                raise ConfigError(f"stage {i}: with expand_3x3 the width {s.width} must be a multiple of the "
-                                  f"3x3 conv's {s.groups} groups")
+                raise ConfigError(
+                    f"stage {i}: with expand_3x3 the width {s.width} must be a multiple of the "
+                    f"3x3 conv's {s.groups} groups"
+                )
     if cfg.proj_kernel not in (1, 3) or isinstance(cfg.proj_kernel, bool):
         raise ConfigError(f"proj_kernel must be 1 or 3, got {cfg.proj_kernel!r}")
     if cfg.proj_kernel != 1 and cfg.block == "V":

@@ -1,12 +1,14 @@
 """Errors a user can cause; each message names the problem and what is valid.
 
-`NasError` is the one base of every error of this project (spaces, nas, analysis): `except NasError` catches
-what the toolkit raises on purpose and nothing else; the `nas` command prints it as one line.
+`NasError` is the one base of every error of this project (spaces, nas, analysis): `except NasError`
+catches what the toolkit raises on purpose and nothing else; the `nas` command prints it as one
+line.
 """
 
 
 class NasError(Exception):
-    """Base of every error this project raises on purpose (bad input, a failed run, a storage outage)."""
+    """Base of every error this project raises on purpose (bad input, a failed run, a storage
+    outage)."""
 
 
 class SpacesError(NasError):

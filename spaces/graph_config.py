@@ -1,8 +1,9 @@
 """Base of the config classes whose network is a `spaces.layers` graph (the zoo's classic families).
 
-A subclass is a frozen dataclass with its family's free parameters plus `in_channels`, `num_classes` and
-`small` (the reduced-downsampling stem for 28-32 px inputs), a `kind`, and one pure method `graph()`.
-Everything else (analytic complexity, building, (de)serialization, input adaptation) comes from here:
+A subclass is a frozen dataclass with its family's free parameters plus `in_channels`, `num_classes`
+and `small` (the reduced-downsampling stem for 28-32 px inputs), a `kind`, and one pure method
+`graph()`. Everything else (analytic complexity, building, (de)serialization, input adaptation)
+comes from here:
 
     @dataclass(frozen=True)
     class VGGConfig(GraphConfig):
@@ -34,7 +35,6 @@ if TYPE_CHECKING:
     from torch import nn
 
 
-
 class ConfigClass(Protocol):
     """A config class as `config_fields` and `construct` use it: a dataclass with a `kind`."""
 
@@ -45,7 +45,8 @@ class ConfigClass(Protocol):
 class GraphConfig:
     """Mixin for frozen dataclasses; see the module docstring."""
 
-    __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]  # set by @dataclass on each subclass
+    # set by @dataclass on each subclass
+    __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]
     kind: ClassVar[str] = ""
     native_size: ClassVar[int] = 224  # the ImageNet input size of the family
     in_channels: int
@@ -55,7 +56,7 @@ class GraphConfig:
     def graph(self) -> Node:
         raise NotImplementedError
 
-    # --- NetworkConfig protocol ---------------------------------------------------------------------
+    # --- NetworkConfig protocol -------------------------------------------------------------------
     @property
     def native_resolution(self) -> int:
         return 32 if self.small else self.native_size
@@ -68,7 +69,9 @@ class GraphConfig:
     def build(self, zero_init_last: bool = False) -> nn.Module:
         from spaces.blocks import init_weights
 
-        model = self.graph().build((self.in_channels, self.native_resolution, self.native_resolution))
+        model = self.graph().build(
+            (self.in_channels, self.native_resolution, self.native_resolution)
+        )
         model.apply(lambda m: init_weights(m, zero_init_last))  # pycls' init, as every family
         return model
 
@@ -83,8 +86,11 @@ class GraphConfig:
         return self.replace(in_channels=in_channels, num_classes=num_classes, small=small)
 
     def describe(self) -> str:
-        fields = [f"{f.name}={getattr(self, f.name)}" for f in dataclasses.fields(self)
-                  if f.name not in ("in_channels", "num_classes", "small")]
+        fields = [
+            f"{f.name}={getattr(self, f.name)}"
+            for f in dataclasses.fields(self)
+            if f.name not in ("in_channels", "num_classes", "small")
+        ]
         return f"{self.kind} ({', '.join(fields)})"
 
     def to_dict(self) -> dict[str, Any]:
@@ -99,14 +105,17 @@ class GraphConfig:
 
 
 def config_fields(cls: type[ConfigClass], data: Mapping[str, Any]) -> dict[str, Any]:
-    """The entries of a config dict that are fields of `cls` (a frozen dataclass with a `kind`); record
-    keys (space, params, ...) are ignored, anything else is an error naming the valid keys."""
+    """The entries of a config dict that are fields of `cls` (a frozen dataclass with a `kind`);
+    record keys (space, params, ...) are ignored, anything else is an error naming the valid
+    keys."""
     if not isinstance(data, Mapping):
         raise ConfigError(f"a config must be a JSON object, got {type(data).__name__}")
     fields = {f.name for f in dataclasses.fields(cls)}
     unknown = set(data) - fields - RECORD_KEYS
     if unknown:
-        raise ConfigError(f"{cls.kind}: unknown config key(s) {sorted(unknown)}; valid: {sorted(fields)}")
+        raise ConfigError(
+            f"{cls.kind}: unknown config key(s) {sorted(unknown)}; valid: {sorted(fields)}"
+        )
     return {k: v for k, v in data.items() if k in fields}
 
 

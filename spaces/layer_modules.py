@@ -16,7 +16,9 @@ class ConcatModule(nn.Module):
 
 
 class ResidualModule(nn.Module):
-    def __init__(self, body: nn.Module, shortcut: nn.Module | None, scale: float, act: nn.Module | None) -> None:
+    def __init__(
+        self, body: nn.Module, shortcut: nn.Module | None, scale: float, act: nn.Module | None
+    ) -> None:
         super().__init__()
         self.body = body
         self.shortcut = shortcut

@@ -1,16 +1,19 @@
 """A small layer-graph language: each node is frozen data that both counts itself and builds itself.
 
-The zoo's families that are not AnyNet bodies (LeNet, AlexNet, VGG, Inception, DenseNet, ShuffleNet, ...)
-are written as a pure function config -> node tree. Counting walks the tree with shapes (C, H, W), so the
-analytic complexity needs no torch; `build` turns the same tree into modules, so both cannot drift apart.
+The zoo's families that are not AnyNet bodies (LeNet, AlexNet, VGG, Inception, DenseNet, ShuffleNet,
+...) are written as a pure function config -> node tree. Counting walks the tree with shapes (C, H,
+W), so the analytic complexity needs no torch; `build` turns the same tree into modules, so both
+cannot drift apart.
 
 Conventions as in `spaces.complexity`: params = learnable parameters (BN: 2 per channel); flops =
-multiply-adds of conv and linear layers; acts = output elements of conv and linear layers. Counts are Python
-ints (a node's sizes are made Python ints first, even when a config holds numpy ints), so they are exact at
-any size and never wrap. `out_size` is the window arithmetic the nodes share (PyTorch's output size of a
-conv or pool), public for families that define nodes of their own (LeNet's).
+multiply-adds of conv and linear layers; acts = output elements of conv and linear layers. Counts
+are Python ints (a node's sizes are made Python ints first, even when a config holds numpy ints), so
+they are exact at any size and never wrap. `out_size` is the window arithmetic the nodes share
+(PyTorch's output size of a conv or pool), public for families that define nodes of their own
+(LeNet's).
 
-    net = Seq((conv_bn_act(64, 7, stride=2), Pool("max", 3, 2, 1), GlobalPool(), Flatten(), Linear(1000)))
+    net = Seq((conv_bn_act(64, 7, stride=2), Pool("max", 3, 2, 1), GlobalPool(), Flatten(),
+               Linear(1000)))
     cost, shape = net.count((3, 224, 224))
     module = net.build((3, 224, 224))
 """
@@ -35,16 +38,21 @@ def _pair(x: Pair) -> tuple[int, int]:
     return (int(x[0]), int(x[1])) if isinstance(x, tuple | list) else (int(x), int(x))
 
 
-def out_size(size: int, k: int, stride: int, pad: int, ceil_mode: bool = False, dilation: int = 1) -> int:
-    """Output size along one axis of a k-wide window (conv or pool) with this stride, padding, dilation and
-    ceil mode, as PyTorch computes it; ConfigError when the input is too small for one window."""
+def out_size(
+    size: int, k: int, stride: int, pad: int, ceil_mode: bool = False, dilation: int = 1
+) -> int:
+    """Output size along one axis of a k-wide window (conv or pool) with this stride, padding,
+    dilation and ceil mode, as PyTorch computes it; ConfigError when the input is too small for one
+    window."""
     span = size + 2 * pad - dilation * (k - 1) - 1
     out = (-(-span // stride) if ceil_mode else span // stride) + 1
     if ceil_mode and (out - 1) * stride >= size + pad:  # PyTorch: the last window must start inside
         out -= 1
     if out < 1:
-        raise ConfigError(f"input {size} px is too small for a {k}x{k} window (stride {stride}, padding {pad}); "
-                          "use a larger resolution or the family's small-input variant")
+        raise ConfigError(
+            f"input {size} px is too small for a {k}x{k} window (stride {stride}, padding {pad}); "
+            "use a larger resolution or the family's small-input variant"
+        )
     return out
 
 
@@ -74,7 +82,9 @@ class Conv(Node):
         (kh, kw), (sh, sw) = _pair(self.k), _pair(self.stride)
         ph, pw = (kh // 2, kw // 2) if self.padding is None else _pair(self.padding)
         if c % self.groups or self.out % self.groups:
-            raise ConfigError(f"conv with {self.groups} groups needs channels divisible by it: {c} -> {self.out}")
+            raise ConfigError(
+                f"conv with {self.groups} groups needs channels divisible by it: {c} -> {self.out}"
+            )
         return c, (kh, kw), (sh, sw), (ph, pw), (out_size(h, kh, sh, ph), out_size(w, kw, sw, pw))
 
     def count(self, shape: Shape) -> tuple[Cost, Shape]:
@@ -120,8 +130,15 @@ class Act(Node):
     def build(self, shape: Shape) -> nn.Module:
         from torch import nn
 
-        return {"relu": nn.ReLU, "relu6": nn.ReLU6, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "silu": nn.SiLU,
-                "hardswish": nn.Hardswish, "hardsigmoid": nn.Hardsigmoid}[self.kind]()
+        return {
+            "relu": nn.ReLU,
+            "relu6": nn.ReLU6,
+            "tanh": nn.Tanh,
+            "sigmoid": nn.Sigmoid,
+            "silu": nn.SiLU,
+            "hardswish": nn.Hardswish,
+            "hardsigmoid": nn.Hardsigmoid,
+        }[self.kind]()
 
 
 @dataclass(frozen=True)
@@ -151,8 +168,13 @@ class Pool(Node):
         if self.kind == "max":
             return nn.MaxPool2d(self.k, stride, self.padding, ceil_mode=self.ceil_mode)
         if self.kind == "avg":
-            return nn.AvgPool2d(self.k, stride, self.padding, ceil_mode=self.ceil_mode,
-                                count_include_pad=self.count_include_pad)
+            return nn.AvgPool2d(
+                self.k,
+                stride,
+                self.padding,
+                ceil_mode=self.ceil_mode,
+                count_include_pad=self.count_include_pad,
+            )
         raise ConfigError(f"unknown pooling {self.kind!r}; valid: max, avg")
 
 
@@ -189,7 +211,9 @@ class Linear(Node):
 
     def count(self, shape: Shape) -> tuple[Cost, Shape]:
         if shape[1:] != (1, 1):
-            raise ConfigError(f"a linear layer needs a flat input (put Flatten or GlobalPool first), got {shape}")
+            raise ConfigError(
+                f"a linear layer needs a flat input (put Flatten or GlobalPool first), got {shape}"
+            )
         c, out = int(shape[0]), int(self.out)
         return Cost(c * out + self.bias * out, c * out, out), (out, 1, 1)
 
@@ -275,7 +299,9 @@ class Concat(Node):
             cost, out = b.count(shape)
             total, shapes = total + cost, [*shapes, out]
         if len({s[1:] for s in shapes}) != 1:
-            raise ConfigError(f"concatenated branches disagree on spatial size: {[s[1:] for s in shapes]}")
+            raise ConfigError(
+                f"concatenated branches disagree on spatial size: {[s[1:] for s in shapes]}"
+            )
         return total, (sum(s[0] for s in shapes), *shapes[0][1:])
 
     def build(self, shape: Shape) -> nn.Module:
@@ -297,14 +323,20 @@ class Residual(Node):
         cost, out = self.body.count(shape)
         short_cost, short = self.shortcut.count(shape) if self.shortcut else (ZERO, shape)
         if short != out:
-            raise ConfigError(f"residual branch {out} and shortcut {short} differ; add a projection shortcut")
+            raise ConfigError(
+                f"residual branch {out} and shortcut {short} differ; add a projection shortcut"
+            )
         return cost + short_cost, out
 
     def build(self, shape: Shape) -> nn.Module:
         from spaces.layer_modules import ResidualModule
 
-        return ResidualModule(self.body.build(shape), self.shortcut.build(shape) if self.shortcut else None,
-                              self.scale, Act(self.act).build(shape) if self.act else None)
+        return ResidualModule(
+            self.body.build(shape),
+            self.shortcut.build(shape) if self.shortcut else None,
+            self.scale,
+            Act(self.act).build(shape) if self.act else None,
+        )
 
 
 @dataclass(frozen=True)
@@ -313,7 +345,9 @@ class ChannelShuffle(Node):
 
     def count(self, shape: Shape) -> tuple[Cost, Shape]:
         if shape[0] % self.groups:
-            raise ConfigError(f"channel shuffle: {shape[0]} channels are not divisible by {self.groups} groups")
+            raise ConfigError(
+                f"channel shuffle: {shape[0]} channels are not divisible by {self.groups} groups"
+            )
         return ZERO, shape
 
     def build(self, shape: Shape) -> nn.Module:
@@ -324,7 +358,8 @@ class ChannelShuffle(Node):
 
 @dataclass(frozen=True)
 class SE(Node):
-    """Squeeze-excitation: global pool, 1x1 conv (bias) to `hidden`, act, 1x1 conv (bias) back, gate."""
+    """Squeeze-excitation: global pool, 1x1 conv (bias) to `hidden`, act, 1x1 conv (bias) back,
+    gate."""
 
     hidden: int
     act: str = "relu"
@@ -337,11 +372,21 @@ class SE(Node):
     def build(self, shape: Shape) -> nn.Module:
         from spaces.layer_modules import SEModule
 
-        return SEModule(shape[0], self.hidden, Act(self.act).build(shape), Act(self.gate).build(shape))
+        return SEModule(
+            shape[0], self.hidden, Act(self.act).build(shape), Act(self.gate).build(shape)
+        )
 
 
-def conv_bn_act(out: int, k: Pair = 3, stride: Pair = 1, padding: Pair | None = None, groups: int = 1,
-                act: str | None = "relu", bn: bool = True, eps: float = 1e-5) -> Seq:
+def conv_bn_act(
+    out: int,
+    k: Pair = 3,
+    stride: Pair = 1,
+    padding: Pair | None = None,
+    groups: int = 1,
+    act: str | None = "relu",
+    bn: bool = True,
+    eps: float = 1e-5,
+) -> Seq:
     """The common conv (no bias when followed by BN) + BN + activation unit."""
     items: list[Node] = [Conv(out, k, stride, padding, groups, bias=not bn)]
     if bn:

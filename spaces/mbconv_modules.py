@@ -1,4 +1,5 @@
-"""Torch modules of the MBConv networks that the generic layer nodes do not cover (imports torch)."""
+"""Torch modules of the MBConv networks that the generic layer nodes do not cover (imports
+torch)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from torch import nn
 
 class DropPath(nn.Module):
     """Stochastic depth on a residual branch: in training, zero the branch of a whole sample with
-    probability p and scale the kept ones by 1 / (1 - p) (torchvision's StochasticDepth, mode "row")."""
+    probability p and scale the kept ones by 1 / (1 - p) (torchvision's StochasticDepth, mode
+    "row")."""
 
     def __init__(self, p: float) -> None:
         super().__init__()
@@ -18,7 +20,9 @@ class DropPath(nn.Module):
         if not self.training or self.p == 0.0:
             return x
         keep = 1.0 - self.p
-        mask = torch.empty((x.shape[0],) + (1,) * (x.ndim - 1), dtype=x.dtype, device=x.device).bernoulli_(keep)
+        mask = torch.empty(
+            (x.shape[0],) + (1,) * (x.ndim - 1), dtype=x.dtype, device=x.device
+        ).bernoulli_(keep)
         return x * mask.div_(keep)
 
     def extra_repr(self) -> str:

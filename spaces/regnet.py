@@ -1,7 +1,7 @@
 """RegNet: quantized-linear per-block widths (RegNet paper section 3.3, REFERENCE section 2).
 
-u_j = w0 + wa * j (0 <= j < d); s_j = log(u_j / w0) / log(wm) rounded; w_j = w0 * wm^s_j rounded to a
-multiple of q. Stages are the runs of equal w_j. The result is an ordinary AnyNetConfig.
+u_j = w0 + wa * j (0 <= j < d); s_j = log(u_j / w0) / log(wm) rounded; w_j = w0 * wm^s_j rounded to
+a multiple of q. Stages are the runs of equal w_j. The result is an ordinary AnyNetConfig.
 """
 
 from __future__ import annotations
@@ -34,30 +34,54 @@ class RegNetParams:
         """Per-block widths w_j before the compatibility step."""
         return block_widths(self.depth, self.w0, self.wa, self.wm, self.q).tolist()
 
-    def to_anynet(self, stem_width: int = 32, in_channels: int = 3, num_classes: int = 1000,
-                  stem: str = "imagenet", num_stages: int | None = None) -> AnyNetConfig:
+    def to_anynet(
+        self,
+        stem_width: int = 32,
+        in_channels: int = 3,
+        num_classes: int = 1000,
+        stem: str = "imagenet",
+        num_stages: int | None = None,
+    ) -> AnyNetConfig:
         """Stage widths and depths from the quantized-linear rule, then the compatibility step."""
         _check_params(self)
         widths, depths = stages_from_block_widths(self.block_widths())
         if num_stages is not None and len(widths) != num_stages:
-            raise ConfigError(f"RegNet {self.to_dict()} gives {len(widths)} stages, not {num_stages}")
-        stages = [{"depth": d, "width": w, "stride": 2, "bottleneck": self.bottleneck,
-                   "group_width": self.group_width} for w, d in zip(widths, depths, strict=True)]
+            raise ConfigError(
+                f"RegNet {self.to_dict()} gives {len(widths)} stages, not {num_stages}"
+            )
+        stages = [
+            {
+                "depth": d,
+                "width": w,
+                "stride": 2,
+                "bottleneck": self.bottleneck,
+                "group_width": self.group_width,
+            }
+            for w, d in zip(widths, depths, strict=True)
+        ]
         extra = {"regnet": {"d": self.depth, "w0": self.w0, "wa": self.wa, "wm": self.wm}}
-        return make_anynet(stages, block="X", se_ratio=self.se_ratio, stem=stem, stem_width=stem_width,
-                           in_channels=in_channels, num_classes=num_classes, extra=extra)
+        return make_anynet(
+            stages,
+            block="X",
+            se_ratio=self.se_ratio,
+            stem=stem,
+            stem_width=stem_width,
+            in_channels=in_channels,
+            num_classes=num_classes,
+            extra=extra,
+        )
 
 
 def block_widths(depth, w0, wa, wm, q: int = 8) -> np.ndarray:
-    """Quantized per-block widths; vectorized: scalars give (d,), arrays of shape (n,) give (n, max d)
-    with zeros past each row's depth."""
+    """Quantized per-block widths; vectorized: scalars give (d,), arrays of shape (n,) give (n, max
+    d) with zeros past each row's depth."""
     return _quantized(depth, w0, wa, wm, q)[0]
 
 
 def block_levels(depth, w0, wa, wm) -> np.ndarray:
     """The rounded exponents s_j of the blocks (w_j = w0 * wm^s_j before rounding to q), shaped as
-    `block_widths`, with -1 past each row's depth. pycls keeps a setting only when its largest level + 1
-    equals its number of stages (`check_regnet_constraints`: no level is skipped)."""
+    `block_widths`, with -1 past each row's depth. pycls keeps a setting only when its largest level
+    + 1 equals its number of stages (`check_regnet_constraints`: no level is skipped)."""
     return _quantized(depth, w0, wa, wm, 8)[1]
 
 
@@ -67,7 +91,9 @@ def pycls_accepts(depth, w0, wa, wm, num_stages: int = 4) -> np.ndarray:
     widths, levels = _quantized(depth, w0, wa, wm, 8)
     widths, levels = np.atleast_2d(widths), np.atleast_2d(levels)
     ordered = np.sort(widths, axis=1)  # zeros (no block) first
-    first = np.concatenate([np.ones((len(ordered), 1), bool), np.diff(ordered, axis=1) != 0], axis=1)
+    first = np.concatenate(
+        [np.ones((len(ordered), 1), bool), np.diff(ordered, axis=1) != 0], axis=1
+    )
     distinct = (first & (ordered > 0)).sum(axis=1)
     ok = (distinct == num_stages) & (levels.max(axis=1) + 1 == num_stages)
     return ok if np.ndim(depth) else ok[0]
@@ -96,14 +122,17 @@ def stage_arrays(widths: np.ndarray, num_stages: int) -> tuple[np.ndarray, np.nd
     """Vectorized stage split of (n, max d) block widths (0 = no block): returns a mask of rows with
     exactly `num_stages` stages, and their (n, num_stages) stage widths and depths."""
     valid = widths > 0
-    change = np.concatenate([np.zeros((len(widths), 1), bool),
-                             (widths[:, 1:] != widths[:, :-1]) & valid[:, 1:]], axis=1)
+    change = np.concatenate(
+        [np.zeros((len(widths), 1), bool), (widths[:, 1:] != widths[:, :-1]) & valid[:, 1:]], axis=1
+    )
     stage_index = np.cumsum(change, axis=1)
     count = stage_index.max(axis=1, where=valid, initial=0) + 1
     ok = count == num_stages
     depths = np.stack([((stage_index == i) & valid).sum(axis=1) for i in range(num_stages)], axis=1)
-    stage_widths = np.stack([np.where((stage_index == i) & valid, widths, 0).max(axis=1)
-                             for i in range(num_stages)], axis=1)
+    stage_widths = np.stack(
+        [np.where((stage_index == i) & valid, widths, 0).max(axis=1) for i in range(num_stages)],
+        axis=1,
+    )
     return ok, stage_widths, depths
 
 
@@ -122,22 +151,37 @@ def _check_params(p: RegNetParams) -> None:
 
 # Published models (RegNet paper, appendix; pycls model zoo): d, w0, wa, wm, group width.
 _X = {
-    "200mf": (13, 24, 36.44, 2.49, 8), "400mf": (22, 24, 24.48, 2.54, 16),
-    "600mf": (16, 48, 36.97, 2.24, 24), "800mf": (16, 56, 35.73, 2.28, 16),
-    "1.6gf": (18, 80, 34.01, 2.25, 24), "3.2gf": (25, 88, 26.31, 2.25, 48),
-    "4.0gf": (23, 96, 38.65, 2.43, 40), "6.4gf": (17, 184, 60.83, 2.07, 56),
-    "8.0gf": (23, 80, 49.56, 2.88, 120), "12gf": (19, 168, 73.36, 2.37, 112),
-    "16gf": (22, 216, 55.59, 2.1, 128), "32gf": (23, 320, 69.86, 2.0, 168),
+    "200mf": (13, 24, 36.44, 2.49, 8),
+    "400mf": (22, 24, 24.48, 2.54, 16),
+    "600mf": (16, 48, 36.97, 2.24, 24),
+    "800mf": (16, 56, 35.73, 2.28, 16),
+    "1.6gf": (18, 80, 34.01, 2.25, 24),
+    "3.2gf": (25, 88, 26.31, 2.25, 48),
+    "4.0gf": (23, 96, 38.65, 2.43, 40),
+    "6.4gf": (17, 184, 60.83, 2.07, 56),
+    "8.0gf": (23, 80, 49.56, 2.88, 120),
+    "12gf": (19, 168, 73.36, 2.37, 112),
+    "16gf": (22, 216, 55.59, 2.1, 128),
+    "32gf": (23, 320, 69.86, 2.0, 168),
 }
 _Y = {
-    "200mf": (13, 24, 36.44, 2.49, 8), "400mf": (16, 48, 27.89, 2.09, 8),
-    "600mf": (15, 48, 32.54, 2.32, 16), "800mf": (14, 56, 38.84, 2.4, 16),
-    "1.6gf": (27, 48, 20.71, 2.65, 24), "3.2gf": (21, 80, 42.63, 2.66, 24),
-    "4.0gf": (22, 96, 31.41, 2.24, 64), "6.4gf": (25, 112, 33.22, 2.27, 72),
-    "8.0gf": (17, 192, 76.82, 2.19, 56), "12gf": (19, 168, 73.36, 2.37, 112),
-    "16gf": (18, 200, 106.23, 2.48, 112), "32gf": (20, 232, 115.89, 2.53, 232),
+    "200mf": (13, 24, 36.44, 2.49, 8),
+    "400mf": (16, 48, 27.89, 2.09, 8),
+    "600mf": (15, 48, 32.54, 2.32, 16),
+    "800mf": (14, 56, 38.84, 2.4, 16),
+    "1.6gf": (27, 48, 20.71, 2.65, 24),
+    "3.2gf": (21, 80, 42.63, 2.66, 24),
+    "4.0gf": (22, 96, 31.41, 2.24, 64),
+    "6.4gf": (25, 112, 33.22, 2.27, 72),
+    "8.0gf": (17, 192, 76.82, 2.19, 56),
+    "12gf": (19, 168, 73.36, 2.37, 112),
+    "16gf": (18, 200, 106.23, 2.48, 112),
+    "32gf": (20, 232, 115.89, 2.53, 232),
 }
 PUBLISHED: dict[str, RegNetParams] = {
     **{f"regnetx_{k}": RegNetParams(d, w0, wa, wm, g) for k, (d, w0, wa, wm, g) in _X.items()},
-    **{f"regnety_{k}": RegNetParams(d, w0, wa, wm, g, se_ratio=0.25) for k, (d, w0, wa, wm, g) in _Y.items()},
+    **{
+        f"regnety_{k}": RegNetParams(d, w0, wa, wm, g, se_ratio=0.25)
+        for k, (d, w0, wa, wm, g) in _Y.items()
+    },
 }

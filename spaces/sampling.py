@@ -1,10 +1,10 @@
 """Seeded rejection sampling of configs from a design space, within complexity bands.
 
-Candidates are drawn in fixed-size batches from one numpy Generator, so a seed always yields the same
-sequence and the first k of n samples do not depend on n. Accepted candidates keep their draw order.
-The sampler works with any space through the `DesignSpace` and `SampleBatch` interfaces
-(spaces.design_space): `space.batch` candidates a draw, `stale_batches`, `record_resolution`, and the
-analytic bounds of spaces.bounds.
+Candidates are drawn in fixed-size batches from one numpy Generator, so a seed always yields the
+same sequence and the first k of n samples do not depend on n. Accepted candidates keep their draw
+order. The sampler works with any space through the `DesignSpace` and `SampleBatch` interfaces
+(spaces.design_space): `space.batch` candidates a draw, `stale_batches`, `record_resolution`, and
+the analytic bounds of spaces.bounds.
 """
 
 from __future__ import annotations
@@ -75,9 +75,14 @@ def default_bands(space: DesignSpace) -> list[Band]:
     return [Band("flops", *band)] if band else []
 
 
-def sample(space: DesignSpace, n: int, seed: int = 0, bands: list[Band] | None = None,
-           max_candidates: int = DEFAULT_MAX_CANDIDATES,
-           progress: Callable[[int], None] | None = None) -> SampleResult:
+def sample(
+    space: DesignSpace,
+    n: int,
+    seed: int = 0,
+    bands: list[Band] | None = None,
+    max_candidates: int = DEFAULT_MAX_CANDIDATES,
+    progress: Callable[[int], None] | None = None,
+) -> SampleResult:
     """Draw `n` distinct configs from `space` whose reference complexity lies in every band.
 
     `bands=None` uses the space's default (the paper's 360-400 MF at 224x224); `[]` means no band.
@@ -99,20 +104,34 @@ def sample(space: DesignSpace, n: int, seed: int = 0, bands: list[Band] | None =
     while len(records) < n:
         if tried >= max_candidates or (stale_limit and stale >= stale_limit):
             if invalid == tried:
-                raise SamplingError(f"every one of the {tried:,} candidates drawn from {space.name} was invalid "
-                                    f"(e.g. {example}); check the space's parameter ranges")
-            raise SamplingError(_infeasible(space, n, len(records), tried, bands, lo_seen, hi_seen,
-                                            exhausted=tried < max_candidates))
+                raise SamplingError(
+                    f"every one of the {tried:,} candidates drawn from {space.name} was invalid "
+                    f"(e.g. {example}); check the space's parameter ranges"
+                )
+            raise SamplingError(
+                _infeasible(
+                    space,
+                    n,
+                    len(records),
+                    tried,
+                    bands,
+                    lo_seen,
+                    hi_seen,
+                    exhausted=tried < max_candidates,
+                )
+            )
         found = len(records)
         size = space.batch  # family spaces count each candidate's graph: smaller batches
         tried += size
         batch = space.draw(rng, size)
         invalid += batch.invalid
         example = example or batch.invalid_example
-        if not len(batch):  # every draw invalid: a stale batch too, or such a space would run to the limit
+        # every draw invalid: a stale batch too, or such a space would run to the limit
+        if not len(batch):
             stale += 1
             continue
-        cost = {m: np.asarray(c) for m, c in zip(METRICS, batch.cost(), strict=True)}  # arrays of len(batch)
+        # arrays of len(batch)
+        cost = {m: np.asarray(c) for m, c in zip(METRICS, batch.cost(), strict=True)}
         for m in METRICS:
             lo_seen[m] = min(lo_seen[m], float(cost[m].min()))
             hi_seen[m] = max(hi_seen[m], float(cost[m].max()))
@@ -127,7 +146,9 @@ def sample(space: DesignSpace, n: int, seed: int = 0, bands: list[Band] | None =
                 duplicates += 1
                 continue
             seen.add(key)
-            records.append(_record(space, kept, j, {m: int(cost[m][idx[j]]) for m in METRICS}, len(records)))
+            records.append(
+                _record(space, kept, j, {m: int(cost[m][idx[j]]) for m in METRICS}, len(records))
+            )
             if progress:
                 progress(1)
             if len(records) == n:
@@ -136,10 +157,19 @@ def sample(space: DesignSpace, n: int, seed: int = 0, bands: list[Band] | None =
     return SampleResult(records, tried, in_band, duplicates, time.perf_counter() - start, bands)
 
 
-def _record(space: DesignSpace, kept: SampleBatch, j: int, cost: dict[str, int], index: int) -> dict:
+def _record(
+    space: DesignSpace, kept: SampleBatch, j: int, cost: dict[str, int], index: int
+) -> dict:
     cfg = kept.config(j)
-    return make_record(space.name, cfg.to_dict(), cost["params"], cost["flops"], cost["acts"],
-                       space.record_resolution(cfg), index)
+    return make_record(
+        space.name,
+        cfg.to_dict(),
+        cost["params"],
+        cost["flops"],
+        cost["acts"],
+        space.record_resolution(cfg),
+        index,
+    )
 
 
 def _si(x: float) -> str:
@@ -150,26 +180,36 @@ def _si(x: float) -> str:
 
 
 def _check_reachable(space: DesignSpace, bands: list[Band]) -> None:
-    """Fail at once on a band that no config of the space can reach (spaces.bounds), before any drawing."""
+    """Fail at once on a band that no config of the space can reach (spaces.bounds), before any
+    drawing."""
     bounds = complexity_bounds(space)
     if not bounds:
         return
     for band in bands:
         low, high = bounds[band.metric]
-        if (band.low is not None and band.low > high) or (band.high is not None and band.high < low):
-            raise SamplingError(f"no config of {space.name} has {band}: its {band.metric} lie within "
-                                f"{_si(low)}..{_si(high)} (at {space.reference_resolution} px; from its smallest "
-                                "and largest settings); move the band into that range")
+        if (band.low is not None and band.low > high) or (
+            band.high is not None and band.high < low
+        ):
+            raise SamplingError(
+                f"no config of {space.name} has {band}: its {band.metric} lie within "
+                f"{_si(low)}..{_si(high)} (at {space.reference_resolution} px; from its smallest "
+                "and largest settings); move the band into that range"
+            )
 
 
 def _infeasible(space, n, found, tried, bands, lo_seen, hi_seen, exhausted: bool = False) -> str:
-    covered = ", ".join(f"{m} {_si(lo_seen[m])}..{_si(hi_seen[m])}" for m in METRICS
-                        if math.isfinite(lo_seen[m]))
+    covered = ", ".join(
+        f"{m} {_si(lo_seen[m])}..{_si(hi_seen[m])}" for m in METRICS if math.isfinite(lo_seen[m])
+    )
     wanted = "; ".join(str(b) for b in bands) or "no band"
     if exhausted:
-        return (f"{space.name} holds only {found} distinct configs with {wanted} (no new one in the last "
-                f"{space.stale_batches} draws, {tried:,} candidates; they covered {covered}); ask for at most "
-                f"{found} or widen the band")
-    return (f"found only {found} of {n} distinct configs of {space.name} with {wanted} after {tried:,} "
-            f"candidates (they covered {covered}); widen or move the band, ask for fewer configs, or "
-            f"raise --max-candidates")
+        return (
+            f"{space.name} holds only {found} distinct configs with {wanted} (no new one in the "
+            f"last {space.stale_batches} draws, {tried:,} candidates; they covered {covered}); "
+            f"ask for at most {found} or widen the band"
+        )
+    return (
+        f"found only {found} of {n} distinct configs of {space.name} with {wanted} after {tried:,} "
+        f"candidates (they covered {covered}); widen or move the band, ask for fewer configs, or "
+        f"raise --max-candidates"
+    )

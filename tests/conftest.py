@@ -1,10 +1,11 @@
-"""Fixtures of the whole suite: a throw-away PostgreSQL server (postgres, pg_url) and one fresh storage of each
-kind the README documents (storage_url).
+"""Fixtures of the whole suite: a throw-away PostgreSQL server (postgres, pg_url) and one fresh
+storage of each kind the README documents (storage_url).
 
-Constants and helpers that test modules share live in tests/helpers.py: ROOT (the repository), the tiny training
-setup SPACE / DATA / SCHEDULE / BANDS / TRAIN_FLAGS, the stand-in trainers fake_train and ranked_train, and
-storage_trials / storage_snapshot (a storage's trials; everything it holds). A test module imports them with
-`from helpers import ...` (tests/ is on sys.path, as for tests/pg_server.py), never from this file."""
+Constants and helpers that test modules share live in tests/helpers.py: ROOT (the repository), the
+tiny training setup SPACE / DATA / SCHEDULE / BANDS / TRAIN_FLAGS, the stand-in trainers fake_train
+and ranked_train, and storage_trials / storage_snapshot (a storage's trials; everything it holds). A
+test module imports them with `from helpers import ...` (tests/ is on sys.path, as for
+tests/pg_server.py), never from this file."""
 
 import os
 
@@ -17,9 +18,10 @@ torch.set_num_threads(1)
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
-# --- a real PostgreSQL server for tests/test_postgres.py, tests/test_faults.py and storage_url --------------
-# One server per pytest process (each pytest-xdist worker starts its own on its own port), started on first
-# use and stopped at the end; each test gets a fresh database on it. Missing binaries fail, never skip.
+# --- a real PostgreSQL server for tests/test_postgres.py, tests/test_faults.py and storage_url ----
+# One server per pytest process (each pytest-xdist worker starts its own on its own port), started
+# on first use and stopped at the end; each test gets a fresh database on it. Missing binaries fail,
+# never skip.
 @pytest.fixture(scope="session")
 def postgres():
     import atexit
@@ -43,14 +45,15 @@ def pg_url(postgres):
     return postgres.create_database()
 
 
-# --- one fresh, empty storage of each kind the README documents -------------------------------------------------
+# --- one fresh, empty storage of each kind the README documents -----------------------------------
 STORAGE_KINDS = ["journal", "sqlite", "postgresql"]
 
 
 @pytest.fixture(params=STORAGE_KINDS)
 def storage_url(request, tmp_path):
-    """The storage argument of a fresh storage: a journal file, an SQLite file, a PostgreSQL database. The
-    PostgreSQL server is asked for only by that parameter (so `-k journal` starts none)."""
+    """The storage argument of a fresh storage: a journal file, an SQLite file, a PostgreSQL
+    database. The PostgreSQL server is asked for only by that parameter (so `-k journal`
+    starts none)."""
     if request.param == "postgresql":
         return request.getfixturevalue("pg_url")
     if request.param == "sqlite":

@@ -1,23 +1,27 @@
-"""The import graph of a Python package, read from its source (AST): its import cycles and the imports of
-other modules' private (underscore) names.
+"""The import graph of a Python package, read from its source (AST): its import cycles and the
+imports of other modules' private (underscore) names.
 
-Every import statement counts, wherever it stands: at the top of a module, under ``if TYPE_CHECKING:``, at
-the bottom, or inside a function (an import inside a function hides a cycle, it does not remove it).
-Imports resolve to modules of the package:
+Every import statement counts, wherever it stands: at the top of a module, under
+``if TYPE_CHECKING:``, at the bottom, or inside a function (an import inside a function hides a
+cycle, it does not remove it). Imports resolve to modules of the package:
 
 * ``import pkg.a.b`` imports the module ``pkg.a.b`` (``pkg/a/b.py`` or ``pkg/a/b/__init__.py``);
 * ``from pkg.a import name`` imports ``pkg.a``, and also ``pkg.a.name`` when that is a submodule: so
-  ``from pkg import Name`` (even ``from pkg import submodule``) imports the package's ``__init__`` (the
-  module ``pkg``), and a submodule that does so depends on everything that ``__init__`` imports;
-* relative imports (``from . import x``, ``from ..y import z``) resolve against the importing module;
-* importing ``pkg.a.b`` does not count as importing ``pkg`` and ``pkg.a`` (Python runs their ``__init__``
-  first, but a package ``__init__`` that only re-exports its submodules depends on them, not the reverse).
+  ``from pkg import Name`` (even ``from pkg import submodule``) imports the package's ``__init__``
+  (the module ``pkg``), and a submodule that does so depends on everything that
+  ``__init__`` imports;
+* relative imports (``from . import x``, ``from ..y import z``) resolve against the
+  importing module;
+* importing ``pkg.a.b`` does not count as importing ``pkg`` and ``pkg.a`` (Python runs their
+  ``__init__`` first, but a package ``__init__`` that only re-exports its submodules depends on
+  them, not the reverse).
 
     >>> graph = import_graph("spaces")
     >>> graph.cycles()            # [] when the package's modules form a hierarchy
     >>> graph.private_imports     # [] when no module imports another one's _names
 
-Run as a script (``python tests/import_graph.py spaces``) it prints both and exits 1 when either is non-empty.
+Run as a script (``python tests/import_graph.py spaces``) it prints both and exits 1 when either
+is non-empty.
 """
 
 from __future__ import annotations
@@ -33,7 +37,8 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class PrivateImport:
-    """``importer`` imports the private name ``name`` of module ``module`` (at ``importer``'s line ``line``)."""
+    """``importer`` imports the private name ``name`` of module ``module`` (at ``importer``'s
+    line ``line``)."""
 
     importer: str
     module: str
@@ -46,7 +51,8 @@ class PrivateImport:
 
 @dataclass
 class ImportGraph:
-    """Modules of one package and, for each, the modules of the package it imports (with the lines)."""
+    """Modules of one package and, for each, the modules of the package it imports (with
+    the lines)."""
 
     package: str
     modules: dict[str, Path]
@@ -57,8 +63,9 @@ class ImportGraph:
         return set(self.edges.get(module, {}))
 
     def components(self) -> list[list[str]]:
-        """The strongly connected components with a cycle (more than one module, or a module importing
-        itself), each sorted, in sorted order: every module of one imports every other, directly or not."""
+        """The strongly connected components with a cycle (more than one module, or a module
+        importing itself), each sorted, in sorted order: every module of one imports every other,
+        directly or not."""
         index: dict[str, int] = {}
         low: dict[str, int] = {}
         stack: list[str] = []
@@ -92,8 +99,9 @@ class ImportGraph:
         return sorted(out)
 
     def cycles(self) -> list[list[str]]:
-        """Import cycles, each as [m1, m2, ..., m1] (m1 imports m2, ...): for every module of a component
-        (`components`), a shortest cycle through it, without repeats; [] when there is none."""
+        """Import cycles, each as [m1, m2, ..., m1] (m1 imports m2, ...): for every module of a
+        component (`components`), a shortest cycle through it, without repeats; [] when there
+        is none."""
         found: dict[tuple[str, ...], list[str]] = {}
         for comp in self.components():
             members = set(comp)
@@ -101,7 +109,8 @@ class ImportGraph:
                 path = self._shortest_cycle(start, members)
                 if path:
                     ring = path[:-1]
-                    k = ring.index(min(ring))  # one rotation per cycle, starting at its smallest name
+                    # one rotation per cycle, starting at its smallest name
+                    k = ring.index(min(ring))
                     canon = tuple(ring[k:] + ring[:k])
                     found.setdefault(canon, [*canon, canon[0]])
         return [found[k] for k in sorted(found, key=lambda c: (len(c), c))]
@@ -125,7 +134,8 @@ class ImportGraph:
         return None
 
     def describe_cycle(self, cycle: list[str]) -> str:
-        """``a (line 3) -> b (line 9) -> a``: each arrow with the importer's line(s) of that import."""
+        """``a (line 3) -> b (line 9) -> a``: each arrow with the importer's line(s) of
+        that import."""
         parts = []
         for a, b in itertools.pairwise(cycle):
             lines = ", ".join(str(n) for n in sorted(self.edges[a][b]))
@@ -133,7 +143,8 @@ class ImportGraph:
         return " -> ".join([*parts, cycle[-1]])
 
     def report(self) -> str:
-        """Both findings as text, one line each; "no import cycles, no private imports" when clean."""
+        """Both findings as text, one line each; "no import cycles, no private imports"
+        when clean."""
         lines = [f"cycle: {self.describe_cycle(c)}" for c in self.cycles()]
         lines += [f"private: {p}" for p in self.private_imports]
         return "\n".join(lines) or f"{self.package}: no import cycles, no private imports"
@@ -147,18 +158,21 @@ def _module_name(path: Path, root: Path) -> str:
 
 
 def import_graph(package_dir: str | Path, package: str | None = None) -> ImportGraph:
-    """The import graph of the package in `package_dir` (its name: `package`, default the folder's name).
+    """The import graph of the package in `package_dir` (its name: `package`, default the
+    folder's name).
 
-    Edges are imports between the package's own modules; `private_imports` lists every import of a name
-    starting with one underscore (not dunders) from another module of the package."""
+    Edges are imports between the package's own modules; `private_imports` lists every import of a
+    name starting with one underscore (not dunders) from another module of the package."""
     root = Path(package_dir).resolve()
     name = package or root.name
     modules: dict[str, Path] = {}
     for path in sorted(root.rglob("*.py")):
-        if not all((d / "__init__.py").exists() for d in path.parents if d == root or root in d.parents):
+        if not all(
+            (d / "__init__.py").exists() for d in path.parents if d == root or root in d.parents
+        ):
             continue  # a folder without __init__.py is not a subpackage
         mod = _module_name(path, root)
-        modules[name + mod[len(root.name):]] = path
+        modules[name + mod[len(root.name) :]] = path
     graph = ImportGraph(name, modules, {m: {} for m in modules})
     for mod, path in modules.items():
         is_package = path.name == "__init__.py"
@@ -199,11 +213,18 @@ def _add(graph: ImportGraph, importer: str, target: str, names: list[str], line:
         return
     for n in names:
         sub = f"{target}.{n}"
-        if target in graph.modules and target != importer:  # from pkg import x reads x off pkg's __init__
+        if (
+            target in graph.modules and target != importer
+        ):  # from pkg import x reads x off pkg's __init__
             edge(target)
         if sub in graph.modules:  # ... and when x is a submodule, imports it too
             edge(sub)
-        if n.startswith("_") and not n.startswith("__") and target in graph.modules and sub not in graph.modules:
+        if (
+            n.startswith("_")
+            and not n.startswith("__")
+            and target in graph.modules
+            and sub not in graph.modules
+        ):
             graph.private_imports.append(PrivateImport(importer, target, n, line))
 
 

@@ -1,9 +1,11 @@
-"""A real, throw-away PostgreSQL server on loopback for the tests (Debian's binaries, /usr/lib/postgresql/*/bin).
+"""A real, throw-away PostgreSQL server on loopback for the tests (Debian's
+binaries, /usr/lib/postgresql/*/bin).
 
-`PostgresServer` runs initdb into a fresh folder under /tmp, starts the server with pg_ctl on 127.0.0.1 at a
-free port (trust authentication, no Unix socket outside its folder), and can stop, start and restart it
-while clients run; `stop()` shuts it down and removes the folder. The server refuses to run as root, so as
-root every server command runs as the `postgres` OS user (runuser), which owns the folder.
+`PostgresServer` runs initdb into a fresh folder under /tmp, starts the server with pg_ctl on
+127.0.0.1 at a free port (trust authentication, no Unix socket outside its folder), and can stop,
+start and restart it while clients run; `stop()` shuts it down and removes the folder. The server
+refuses to run as root, so as root every server command runs as the `postgres` OS user (runuser),
+which owns the folder.
 
 Missing binaries are an error that says how to install them (./install.sh as root), never a skip.
 
@@ -24,8 +26,10 @@ import time
 import uuid
 from pathlib import Path
 
-INSTALL_HINT = ("install them with ./install.sh as root (Debian's postgresql package), or apt-get install "
-                "postgresql")
+INSTALL_HINT = (
+    "install them with ./install.sh as root (Debian's postgresql package), or apt-get install "
+    "postgresql"
+)
 
 
 class PostgresUnavailable(RuntimeError):
@@ -43,8 +47,10 @@ def find_bin_dir() -> Path:
             except ValueError:
                 candidates.append((0, path))
     if not candidates:
-        raise PostgresUnavailable(f"PostgreSQL server binaries (initdb, pg_ctl, postgres) not found under "
-                                  f"/usr/lib/postgresql/*/bin: {INSTALL_HINT}")
+        raise PostgresUnavailable(
+            f"PostgreSQL server binaries (initdb, pg_ctl, postgres) not found under "
+            f"/usr/lib/postgresql/*/bin: {INSTALL_HINT}"
+        )
     return max(candidates)[1]
 
 
@@ -67,12 +73,17 @@ class PostgresServer:
             try:
                 entry = pwd.getpwnam("postgres")
             except KeyError:
-                raise PostgresUnavailable(f"running as root but there is no 'postgres' OS user to run the "
-                                          f"server as: {INSTALL_HINT}") from None
+                raise PostgresUnavailable(
+                    f"running as root but there is no 'postgres' OS user to run the "
+                    f"server as: {INSTALL_HINT}"
+                ) from None
             self._owner = (entry.pw_uid, entry.pw_gid)
             runuser = shutil.which("runuser")
-            self._as_user = [runuser, "-u", "postgres", "--"] if runuser else ["su", "postgres", "-s", "/bin/sh",
-                                                                                "-c"]
+            self._as_user = (
+                [runuser, "-u", "postgres", "--"]
+                if runuser
+                else ["su", "postgres", "-s", "/bin/sh", "-c"]
+            )
 
     # --- lifecycle
     def __enter__(self) -> PostgresServer:
@@ -94,34 +105,86 @@ class PostgresServer:
         return self.root / "server.log"
 
     def init(self) -> None:
-        """initdb into a new folder under /tmp (readable by the postgres user, unlike pytest's tmp_path)."""
+        """initdb into a new folder under /tmp (readable by the postgres user, unlike
+        pytest's tmp_path)."""
         self.root = Path(tempfile.mkdtemp(prefix="nas-pg-", dir="/tmp"))
         if self._owner:
             os.chown(self.root, *self._owner)
-        self._run([str(self.bin_dir / "initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust",
-                   "-E", "UTF8", "--locale=C", "--no-sync"], timeout=120)
+        self._run(
+            [
+                str(self.bin_dir / "initdb"),
+                "-D",
+                str(self.data),
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+            ],
+            timeout=120,
+        )
 
     def start(self, attempts: int = 3) -> None:
-        """pg_ctl start on a free port (a new one if the port was taken meanwhile); waits until it accepts."""
+        """pg_ctl start on a free port (a new one if the port was taken meanwhile); waits until
+        it accepts."""
         for attempt in range(attempts):
             if not self.port or attempt:
                 self.port = free_port()
-            options = (f"-h 127.0.0.1 -p {self.port} -k {self.root} -c fsync=off -c synchronous_commit=off "
-                       "-c full_page_writes=off -c shared_buffers=16MB -c max_connections=200")
-            result = self._run([str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-l", str(self.log),
-                                "-o", options, "-w", "-t", "60", "start"], check=False, timeout=90)
+            options = (
+                f"-h 127.0.0.1 -p {self.port} -k {self.root} -c fsync=off "
+                "-c synchronous_commit=off "
+                "-c full_page_writes=off -c shared_buffers=16MB -c max_connections=200"
+            )
+            result = self._run(
+                [
+                    str(self.bin_dir / "pg_ctl"),
+                    "-D",
+                    str(self.data),
+                    "-l",
+                    str(self.log),
+                    "-o",
+                    options,
+                    "-w",
+                    "-t",
+                    "60",
+                    "start",
+                ],
+                check=False,
+                timeout=90,
+            )
             if result.returncode == 0:
                 return
-        raise PostgresUnavailable(f"pg_ctl start failed ({result.stderr.strip() or result.stdout.strip()}); "
-                                  f"server log: {self._log_tail()}")
+        raise PostgresUnavailable(
+            f"pg_ctl start failed ({result.stderr.strip() or result.stdout.strip()}); "
+            f"server log: {self._log_tail()}"
+        )
 
     def stop(self, mode: str = "fast") -> None:
-        """pg_ctl stop -m MODE (fast: roll back open transactions and close connections, then shut down)."""
-        self._run([str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "-t", "60", "stop"],
-                  check=False, timeout=90)
+        """pg_ctl stop -m MODE (fast: roll back open transactions and close connections, then
+        shut down)."""
+        self._run(
+            [
+                str(self.bin_dir / "pg_ctl"),
+                "-D",
+                str(self.data),
+                "-m",
+                mode,
+                "-w",
+                "-t",
+                "60",
+                "stop",
+            ],
+            check=False,
+            timeout=90,
+        )
 
     def running(self) -> bool:
-        result = self._run([str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "status"], check=False, timeout=30)
+        result = self._run(
+            [str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "status"], check=False, timeout=30
+        )
         return result.returncode == 0
 
     def ensure_running(self) -> None:
@@ -148,8 +211,13 @@ class PostgresServer:
         deadline = time.monotonic() + 30
         while True:
             try:
-                conn = psycopg2.connect(host="127.0.0.1", port=self.port, user="postgres", dbname="postgres",
-                                        connect_timeout=5)
+                conn = psycopg2.connect(
+                    host="127.0.0.1",
+                    port=self.port,
+                    user="postgres",
+                    dbname="postgres",
+                    connect_timeout=5,
+                )
                 break
             except psycopg2.OperationalError:
                 if time.monotonic() > deadline:
@@ -164,16 +232,22 @@ class PostgresServer:
         return self.url(name)
 
     # --- helpers
-    def _run(self, argv: list[str], check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess:
+    def _run(
+        self, argv: list[str], check: bool = True, timeout: float = 60
+    ) -> subprocess.CompletedProcess:
         if self._as_user and self._as_user[0] == "su":
             argv = [*self._as_user, " ".join(f"'{a}'" for a in argv)]
         else:
             argv = [*self._as_user, *argv]
         env = {**os.environ, "LC_ALL": "C", "LANG": "C"}
-        result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd="/tmp", env=env)
+        result = subprocess.run(
+            argv, capture_output=True, text=True, timeout=timeout, cwd="/tmp", env=env
+        )
         if check and result.returncode != 0:
-            raise PostgresUnavailable(f"{Path(argv[len(self._as_user)]).name} failed (exit {result.returncode}): "
-                                      f"{(result.stderr or result.stdout).strip()[-500:]}")
+            raise PostgresUnavailable(
+                f"{Path(argv[len(self._as_user)]).name} failed (exit {result.returncode}): "
+                f"{(result.stderr or result.stdout).strip()[-500:]}"
+            )
         return result
 
     def _log_tail(self) -> str:

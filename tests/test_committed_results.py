@@ -1,11 +1,12 @@
 """The committed studies and tables under results/ still load with the current code (issue 14).
 
 results/example.journal holds the two `nas sample` studies that results/example_anynetx_a.csv and
-results/example_anynetx_e.csv were exported from (results/README.md). A copy of the journal is opened (the
-committed file is never opened for writing) and exported again: the same rows, the same values in every column
-of the committed CSVs, and each row's config builds the model its record counts. Every committed table of
-trials (those CSVs, and any `nas export` table under results/analysis/) reads through analysis.data.load_frame
-and clean, and the configs of its `config` column build."""
+results/example_anynetx_e.csv were exported from (results/README.md). A copy of the journal is
+opened (the committed file is never opened for writing) and exported again: the same rows, the same
+values in every column of the committed CSVs, and each row's config builds the model its record
+counts. Every committed table of trials (those CSVs, and any `nas export` table under
+results/analysis/) reads through analysis.data.load_frame and clean, and the configs of its `config`
+column build."""
 
 from __future__ import annotations
 
@@ -28,7 +29,10 @@ from spaces import complexity, get_config
 RESULTS = ROOT / "results"
 JOURNAL = RESULTS / "example.journal"
 # the study of the journal each committed CSV was exported from (results/README.md), 32 configs each
-EXPORTS = {"anynetx_a-s0": RESULTS / "example_anynetx_a.csv", "anynetx_e-s0": RESULTS / "example_anynetx_e.csv"}
+EXPORTS = {
+    "anynetx_a-s0": RESULTS / "example_anynetx_a.csv",
+    "anynetx_e-s0": RESULTS / "example_anynetx_e.csv",
+}
 N = 32
 DATETIME_COLUMNS = ("datetime_start", "datetime_complete")
 
@@ -43,13 +47,18 @@ def _columns(path):
 
 
 def trial_tables():
-    """The committed tables of trials: the example exports, and every CSV or Parquet file under results/analysis/
-    with the columns of a `nas export` table (state and error)."""
+    """The committed tables of trials: the example exports, and every CSV or Parquet file under
+    results/analysis/ with the columns of a `nas export` table (state and error)."""
     found = list(EXPORTS.values())
     analysis = RESULTS / "analysis"
     if analysis.is_dir():
-        found += [p for p in sorted(analysis.rglob("*")) if p.is_file() and p.suffix.lower() in (".csv", ".parquet")
-                  and {"state", "error"} <= set(_columns(p))]
+        found += [
+            p
+            for p in sorted(analysis.rglob("*"))
+            if p.is_file()
+            and p.suffix.lower() in (".csv", ".parquet")
+            and {"state", "error"} <= set(_columns(p))
+        ]
     return found
 
 
@@ -59,7 +68,8 @@ def _digest(path):
 
 @pytest.fixture(scope="module")
 def journal(tmp_path_factory):
-    """A copy of the committed journal (opening a journal may rewrite it: a torn last line is set aside)."""
+    """A copy of the committed journal (opening a journal may rewrite it: a torn last line is
+    set aside)."""
     before = _digest(JOURNAL)
     copy = tmp_path_factory.mktemp("committed") / "example.journal"
     shutil.copy(JOURNAL, copy)
@@ -69,7 +79,8 @@ def journal(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def exports(journal, tmp_path_factory):
-    """Each study of the copy exported again and written as CSV, as `nas export -o` writes it, and read back."""
+    """Each study of the copy exported again and written as CSV, as `nas export -o` writes it, and
+    read back."""
     out = tmp_path_factory.mktemp("exports")
     frames = {}
     for name in EXPORTS:
@@ -79,7 +90,8 @@ def exports(journal, tmp_path_factory):
 
 
 def _utc(text):
-    """A datetime of an export (local time, to the second) in UTC, as the committed CSVs were written."""
+    """A datetime of an export (local time, to the second) in UTC, as the committed CSVs
+    were written."""
     if not isinstance(text, str):
         return text
     return datetime.fromisoformat(text).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
@@ -90,7 +102,12 @@ def test_the_committed_journal_holds_its_two_finished_sample_studies(journal):
     for name in EXPORTS:
         st = load_study(journal, name)
         attrs = st.study.user_attrs
-        assert (attrs["kind"], attrs["space"], attrs["seed"], attrs["n"]) == ("sample", name[:-3], 0, N)
+        assert (attrs["kind"], attrs["space"], attrs["seed"], attrs["n"]) == (
+            "sample",
+            name[:-3],
+            0,
+            N,
+        )
         trials = st.trials()
         assert len(trials) == N and sorted(t.user_attrs["index"] for t in trials) == list(range(N))
         assert all(t.state.name == "COMPLETE" and t.value == t.user_attrs["error"] for t in trials)
@@ -104,25 +121,36 @@ def test_the_export_of_the_journal_is_the_committed_csv(exports, name):
     assert not missing, f"the export lost the column(s) {missing}"
     for column in old.columns:
         got = new[column].map(_utc) if column in DATETIME_COLUMNS else new[column]
-        pd.testing.assert_series_equal(got, old[column], check_dtype=False, check_exact=True,
-                                       obj=f"{name} column {column}")
+        pd.testing.assert_series_equal(
+            got, old[column], check_dtype=False, check_exact=True, obj=f"{name} column {column}"
+        )
 
 
 @pytest.mark.parametrize("name", sorted(EXPORTS))
 def test_each_exported_config_builds_the_model_its_row_describes(exports, name):
     old = load_frame(EXPORTS[name]).set_index("trial")
-    stage_columns = [c for c in old.columns if c.rsplit("_", 1)[0] in ("depth", "width", "stride", "bottleneck",
-                                                                        "group_width")]
+    stage_columns = [
+        c
+        for c in old.columns
+        if c.rsplit("_", 1)[0] in ("depth", "width", "stride", "bottleneck", "group_width")
+    ]
     assert len(stage_columns) == 20
     for _, row in exports[name].iterrows():
         cfg = get_config(row)  # the `config` column
         committed = old.loc[row["trial"]]
         for column in stage_columns:
             field, i = column.rsplit("_", 1)
-            assert getattr(cfg.stages[int(i) - 1], field) == committed[column], (row["trial"], column)
+            assert getattr(cfg.stages[int(i) - 1], field) == committed[column], (
+                row["trial"],
+                column,
+            )
         assert (cfg.block, cfg.stem_width) == (committed["block"], committed["stem_width"])
         cx = complexity(cfg, 224)  # the committed counts are at 224 px
-        assert (cx.params, cx.flops, cx.acts) == (committed["params"], committed["flops"], committed["acts"])
+        assert (cx.params, cx.flops, cx.acts) == (
+            committed["params"],
+            committed["flops"],
+            committed["acts"],
+        )
 
 
 @pytest.mark.parametrize("path", trial_tables(), ids=lambda p: str(p.relative_to(RESULTS)))
@@ -131,7 +159,13 @@ def test_a_committed_table_of_trials_loads_and_cleans(path):
     assert len(frame) > 0
     for policy in ("exclude", "as_error"):
         c = clean(frame, policy, label=path.name)
-        kept = len(frame) - c.unfinished - c.pruned - c.retried - (c.failed if policy == "exclude" else 0)
+        kept = (
+            len(frame)
+            - c.unfinished
+            - c.pruned
+            - c.retried
+            - (c.failed if policy == "exclude" else 0)
+        )
         assert len(c.frame) == kept > 0
         assert all(math.isfinite(e) and 0 <= e <= 1 for e in c.frame["error"])
     if path in EXPORTS.values():  # all 32 trained

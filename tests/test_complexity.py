@@ -20,12 +20,12 @@ from spaces import (
 from spaces.measure import measure
 from spaces.regnet import PUBLISHED
 
-# The published RegNets of the RegNet paper (Radosavovic et al. 2020, "Designing Network Design Spaces",
-# arXiv:2003.13678) as its reference code, github.com/facebookresearch/pycls, publishes them: the parameters
-# (d, w0, wa, wm, g) in configs/dds_baselines/regnet{x,y}/*_dds_*gpu.yaml, which give the stage depths and widths
-# below, and the counts in dev/model_complexity.json (commit 5c1637187aee, "date-created" 2020-09-04), rounded
-# here to 0.001 GF and 0.01 M (pycls also counts the 1000 fc biases as flops: +1e-6 GF); MODEL_ZOO.md prints
-# the same figures to one decimal.
+# The published RegNets of the RegNet paper (Radosavovic et al. 2020, "Designing Network Design
+# Spaces", arXiv:2003.13678) as its reference code, github.com/facebookresearch/pycls, publishes
+# them: the parameters (d, w0, wa, wm, g) in configs/dds_baselines/regnet{x,y}/*_dds_*gpu.yaml,
+# which give the stage depths and widths below, and the counts in dev/model_complexity.json (commit
+# 5c1637187aee, "date-created" 2020-09-04), rounded here to 0.001 GF and 0.01 M (pycls also counts
+# the 1000 fc biases as flops: +1e-6 GF); MODEL_ZOO.md prints the same figures to one decimal.
 # name: (stage depths, stage widths, GF, params M, acts M) at 224x224, 1000 classes.
 TABLE = {
     "regnetx_200mf": ((1, 1, 4, 7), (24, 56, 152, 368), 0.199, 2.68, 2.16),
@@ -85,23 +85,30 @@ def test_published_model_at_224_equals_fvcore(name):
 def _random_setting(rng: np.random.Generator):
     """A random input setting: odd and non-square sizes exercise the stride arithmetic."""
     h, w = (int(x) for x in rng.integers(5, 41, size=2))
-    return {"stem": str(rng.choice(["imagenet", "small"])), "in_channels": int(rng.choice([1, 3])),
-            "num_classes": int(rng.integers(2, 120))}, (h, w)
+    return {
+        "stem": str(rng.choice(["imagenet", "small"])),
+        "in_channels": int(rng.choice([1, 3])),
+        "num_classes": int(rng.integers(2, 120)),
+    }, (h, w)
 
 
 CHUNKS, PER_CHUNK = 4, 10  # 40 configs per space, split so pytest-xdist can spread them
 
 
 @pytest.mark.parametrize("chunk", range(CHUNKS))
-@pytest.mark.parametrize("space", sorted(n for n, s in SPACES.items() if isinstance(s, AnyNetSpace | RegNetSpace)))
+@pytest.mark.parametrize(
+    "space", sorted(n for n, s in SPACES.items() if isinstance(s, AnyNetSpace | RegNetSpace))
+)
 def test_analytic_equals_built_model_and_fvcore(space, chunk):
     """params = the built model's parameter count, flops = fvcore's conv + linear count, acts = conv
     and linear output elements, exactly, for random configs at random input settings."""
     torch.manual_seed(0)
     # Any complexity goes, but keep built models small so the check stays fast.
-    records = sample(SPACES[space], CHUNKS * PER_CHUNK, seed=11, bands=[Band("params", None, 4e6)]).records
+    records = sample(
+        SPACES[space], CHUNKS * PER_CHUNK, seed=11, bands=[Band("params", None, 4e6)]
+    ).records
     rng = np.random.default_rng(chunk)
-    for record in records[chunk * PER_CHUNK:(chunk + 1) * PER_CHUNK]:
+    for record in records[chunk * PER_CHUNK : (chunk + 1) * PER_CHUNK]:
         overrides, resolution = _random_setting(rng)
         cfg = get_config(record).replace(**overrides)
         analytic = complexity(cfg, resolution)

@@ -30,13 +30,16 @@ def test_config_is_frozen_and_hashable():
     assert hash(cfg.key())
 
 
-@pytest.mark.parametrize(("width", "b", "g", "expected"), [
-    (24, 1, 16, (32, 16)),     # w_b = 24 -> round(24/16) = 2 (half to even) -> 32
-    (80, 1, 120, (80, 80)),    # g > w_b: g = w_b (RegNetX-8.0GF's first stage)
-    (64, 4, 32, (64, 16)),     # w_b = 16 < g: g = 16
-    (200, 2, 24, (192, 24)),   # w_b = 100 -> 96 (4 x 24) -> w = 192
-    (8, 4, 1, (8, 1)),
-])
+@pytest.mark.parametrize(
+    ("width", "b", "g", "expected"),
+    [
+        (24, 1, 16, (32, 16)),  # w_b = 24 -> round(24/16) = 2 (half to even) -> 32
+        (80, 1, 120, (80, 80)),  # g > w_b: g = w_b (RegNetX-8.0GF's first stage)
+        (64, 4, 32, (64, 16)),  # w_b = 16 < g: g = 16
+        (200, 2, 24, (192, 24)),  # w_b = 100 -> 96 (4 x 24) -> w = 192
+        (8, 4, 1, (8, 1)),
+    ],
+)
 def test_group_width_compatibility_rule(width, b, g, expected):
     adjusted = adjust_stage(StageConfig(1, width, 2, b, g), "X")
     assert (adjusted.width, adjusted.group_width) == expected
@@ -78,22 +81,25 @@ def test_sampled_record_is_a_valid_config():
     assert get_config(record).to_dict()["stages"] == record["stages"]
 
 
-@pytest.mark.parametrize(("data", "message"), [
-    ({"stages": [stage(depth=0)]}, "stage 1: depth must be a positive integer"),
-    ({"stages": [stage(width=-8)]}, "stage 1: width must be a positive integer"),
-    ({"stages": [stage(stride=3)]}, "stride must be 1 or 2"),
-    ({"stages": [stage(depth=1.5)]}, "stage 1: depth must be an integer"),
-    ({"stages": [stage(), {"depth": 1}]}, "stage 2: 'depth' and 'width' are required"),
-    ({"stages": [stage(kernel=5)]}, "unknown key"),
-    ({"stages": []}, "non-empty list"),
-    ({"block": "Z", "stages": [stage()]}, "unknown block 'Z'"),
-    ({"stem": "huge", "stages": [stage()]}, "unknown stem"),
-    ({"se_ratio": 2, "stages": [stage()]}, "se_ratio must be null or in"),
-    ({"num_classes": 0, "stages": [stage()]}, "num_classes must be a positive integer"),
-    ({"widths": [1], "stages": [stage()]}, "unknown config key"),
-    ({"block": "X"}, "no 'stages'"),
-    ([1, 2], "must be a JSON object"),
-])
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"stages": [stage(depth=0)]}, "stage 1: depth must be a positive integer"),
+        ({"stages": [stage(width=-8)]}, "stage 1: width must be a positive integer"),
+        ({"stages": [stage(stride=3)]}, "stride must be 1 or 2"),
+        ({"stages": [stage(depth=1.5)]}, "stage 1: depth must be an integer"),
+        ({"stages": [stage(), {"depth": 1}]}, "stage 2: 'depth' and 'width' are required"),
+        ({"stages": [stage(kernel=5)]}, "unknown key"),
+        ({"stages": []}, "non-empty list"),
+        ({"block": "Z", "stages": [stage()]}, "unknown block 'Z'"),
+        ({"stem": "huge", "stages": [stage()]}, "unknown stem"),
+        ({"se_ratio": 2, "stages": [stage()]}, "se_ratio must be null or in"),
+        ({"num_classes": 0, "stages": [stage()]}, "num_classes must be a positive integer"),
+        ({"widths": [1], "stages": [stage()]}, "unknown config key"),
+        ({"block": "X"}, "no 'stages'"),
+        ([1, 2], "must be a JSON object"),
+    ],
+)
 def test_bad_configs_name_the_problem(data, message):
     with pytest.raises(ConfigError, match=message):
         get_config(data) if isinstance(data, dict) else AnyNetConfig.from_dict(data)
@@ -119,7 +125,8 @@ def test_config_files_json_yaml_jsonl(tmp_path):
     import yaml
 
     (tmp_path / "a.yaml").write_text(yaml.safe_dump(cfg.to_dict()))
-    (tmp_path / "a.jsonl").write_text(cfg.to_json() + "\n")  # one line; several: tests/test_input_checks.py
+    # one line; several: tests/test_input_checks.py
+    (tmp_path / "a.jsonl").write_text(cfg.to_json() + "\n")
     for name in ("a.json", "a.yaml", "a.jsonl"):
         assert get_config(tmp_path / name).key() == cfg.key()
     with pytest.raises(ConfigError, match="cannot read config file"):

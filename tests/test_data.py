@@ -29,7 +29,7 @@ from nas.datasets import (
 REAL_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 
 
-# ------------------------------------------------------------------------------------------------ helpers
+# ------------------------------------------------------------------------------------------ helpers
 
 
 @pytest.fixture(autouse=True)
@@ -38,7 +38,9 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     cache = tmp_path / "xdg-cache"
     monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
     monkeypatch.delenv("NAS_DATA", raising=False)
-    monkeypatch.setattr(locations, "SYSTEM_DIRS", {"fashion-mnist": (tmp_path / "system" / "fashion-mnist",)})
+    monkeypatch.setattr(
+        locations, "SYSTEM_DIRS", {"fashion-mnist": (tmp_path / "system" / "fashion-mnist",)}
+    )
     nowhere = (tmp_path / "no-mirror").as_uri() + "/"
     monkeypatch.setattr(fashion_mnist, "FASHION_MNIST_MIRRORS", (nowhere,))
     monkeypatch.setattr(cifar, "CIFAR_URLS", {k: nowhere + k for k in cifar.CIFAR_URLS})
@@ -79,7 +81,9 @@ def md5(path: Path) -> str:
     return "md5:" + hashlib.md5(path.read_bytes()).hexdigest()
 
 
-def cifar_batch(n: int, seed: int, label_key: str = "labels", num_classes: int = 10, **extra) -> dict:
+def cifar_batch(
+    n: int, seed: int, label_key: str = "labels", num_classes: int = 10, **extra
+) -> dict:
     rng = np.random.default_rng(seed)
     return {
         "batch_label": f"batch {seed}",
@@ -96,8 +100,21 @@ def write_cifar10(folder: Path, n: int = 4) -> dict[str, dict]:
     folder.mkdir(parents=True, exist_ok=True)
     for name, batch in batches.items():
         (folder / name).write_bytes(pickle.dumps(batch, protocol=2))
-    names = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
-    (folder / "batches.meta").write_bytes(pickle.dumps({"label_names": names, "num_vis": 3072}, protocol=2))
+    names = [
+        "airplane",
+        "automobile",
+        "bird",
+        "cat",
+        "deer",
+        "dog",
+        "frog",
+        "horse",
+        "ship",
+        "truck",
+    ]
+    (folder / "batches.meta").write_bytes(
+        pickle.dumps({"label_names": names, "num_vis": 3072}, protocol=2)
+    )
     return batches
 
 
@@ -115,7 +132,8 @@ def make_tar(src_dir: Path, arcname: str, dest: Path, hostile: bool = False) -> 
 
 
 def py2_cifar_pickle(rows: np.ndarray, labels: list[int]) -> bytes:
-    """A batch as Python 2's cPickle (protocol 2) wrote the official files: str opcodes, numpy.core names."""
+    """A batch as Python 2's cPickle (protocol 2) wrote the official files: str opcodes,
+    numpy.core names."""
 
     def s(b: bytes) -> bytes:  # BINSTRING
         return b"T" + len(b).to_bytes(4, "little") + b
@@ -138,14 +156,23 @@ def py2_cifar_pickle(rows: np.ndarray, labels: list[int]) -> bytes:
     )
     label_list = b"](" + b"".join(b"K" + bytes([v]) for v in labels) + b"e"
     return (
-        b"\x80\x02}(" + s(b"data") + array + s(b"labels") + label_list + s(b"batch_label") + s(b"b") + b"u."
+        b"\x80\x02}("
+        + s(b"data")
+        + array
+        + s(b"labels")
+        + label_list
+        + s(b"batch_label")
+        + s(b"b")
+        + b"u."
     )
 
 
-# ------------------------------------------------------------------------------------------- Fashion-MNIST
+# ------------------------------------------------------------------------------------ Fashion-MNIST
 
 
-@pytest.mark.parametrize("gz", [True, False, (True, False, False, True)], ids=["gz", "plain", "mixed"])
+@pytest.mark.parametrize(
+    "gz", [True, False, (True, False, False, True)], ids=["gz", "plain", "mixed"]
+)
 def test_fashion_mnist_decodes_idx(tmp_path: Path, gz) -> None:
     tr_x, tr_y, te_x, te_y = write_fmnist(tmp_path / "d", gz=gz)
     ds = load_dataset("fashion-mnist", data_dir=tmp_path / "d", download=False)
@@ -153,10 +180,14 @@ def test_fashion_mnist_decodes_idx(tmp_path: Path, gz) -> None:
     assert ds.train_x.shape == (30, 1, 6, 6) and ds.test_x.shape == (10, 1, 6, 6)
     assert ds.train_x.dtype == torch.uint8 and ds.train_y.dtype == torch.int64
     assert ds.train_x.is_contiguous() and ds.test_x.is_contiguous()
-    assert np.array_equal(ds.train_x[:, 0].numpy(), tr_x) and np.array_equal(ds.test_x[:, 0].numpy(), te_x)
+    assert np.array_equal(ds.train_x[:, 0].numpy(), tr_x) and np.array_equal(
+        ds.test_x[:, 0].numpy(), te_x
+    )
     assert ds.train_y.tolist() == tr_y.tolist() and ds.test_y.tolist() == te_y.tolist()
     assert ds.num_classes == 10 and ds.in_channels == 1 and ds.resolution == 6 and ds.hflip
-    assert ds.mean == pytest.approx((tr_x.mean() / 255,)) and ds.std == pytest.approx((tr_x.std() / 255,))
+    assert ds.mean == pytest.approx((tr_x.mean() / 255,)) and ds.std == pytest.approx(
+        (tr_x.std() / 255,)
+    )
     assert ds.classes[0] == "T-shirt/top"
 
 
@@ -188,21 +219,30 @@ def test_search_order(tmp_path: Path, isolated: Path, monkeypatch: pytest.Monkey
     write_fmnist(tmp_path / "arg", n_train=16)
     assert n_train(data_dir=tmp_path / "arg") == 16  # data_dir itself comes first
     (tmp_path / "empty").mkdir()
-    assert n_train(data_dir=tmp_path / "empty") == 14  # a data_dir without files falls through (with a note)
+    # a data_dir without files falls through (with a note)
+    assert n_train(data_dir=tmp_path / "empty") == 14
     with pytest.raises(DatasetError, match="does not exist"):
         n_train(data_dir=tmp_path / "missing")  # a data_dir that does not exist is a mistake
 
 
-def test_download_with_good_checksum(tmp_path: Path, isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_download_with_good_checksum(
+    tmp_path: Path, isolated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     mirror = tmp_path / "mirror"
     tr_x, *_ = write_fmnist(mirror, gz=True)
-    monkeypatch.setattr(fashion_mnist, "FASHION_MNIST_MIRRORS", ("http://broken.invalid/", mirror.as_uri() + "/"))
     monkeypatch.setattr(
-        downloads, "CHECKSUMS", {f"{s}.gz": md5(mirror / f"{s}.gz") for s in fashion_mnist.FASHION_MNIST_FILES}
+        fashion_mnist, "FASHION_MNIST_MIRRORS", ("http://broken.invalid/", mirror.as_uri() + "/")
+    )
+    monkeypatch.setattr(
+        downloads,
+        "CHECKSUMS",
+        {f"{s}.gz": md5(mirror / f"{s}.gz") for s in fashion_mnist.FASHION_MNIST_FILES},
     )
     real_urlopen = downloads.urllib.request.urlopen
 
-    def urlopen(url: str, timeout: float = 0):  # the first mirror is "offline", the second a file:// URL
+    def urlopen(
+        url: str, timeout: float = 0
+    ):  # the first mirror is "offline", the second a file:// URL
         if url.startswith("http://broken.invalid/"):
             raise urllib.error.URLError("Name or service not known")
         return real_urlopen(url, timeout=timeout)
@@ -210,7 +250,9 @@ def test_download_with_good_checksum(tmp_path: Path, isolated: Path, monkeypatch
     monkeypatch.setattr(downloads.urllib.request, "urlopen", urlopen)
     ds = load_dataset("fashion-mnist")
     cache = isolated / "nas" / "fashion-mnist"
-    assert sorted(p.name for p in cache.iterdir()) == sorted(f"{s}.gz" for s in fashion_mnist.FASHION_MNIST_FILES)
+    assert sorted(p.name for p in cache.iterdir()) == sorted(
+        f"{s}.gz" for s in fashion_mnist.FASHION_MNIST_FILES
+    )
     assert np.array_equal(ds.train_x[:, 0].numpy(), tr_x)
 
 
@@ -222,20 +264,28 @@ def test_download_with_wrong_checksum_removes_partial_file(
     monkeypatch.setattr(fashion_mnist, "FASHION_MNIST_MIRRORS", (mirror.as_uri() + "/",))
     bad = {f"{s}.gz": "md5:" + "0" * 32 for s in fashion_mnist.FASHION_MNIST_FILES}
     monkeypatch.setattr(downloads, "CHECKSUMS", bad)
-    with pytest.raises(DatasetError, match=r"checksum mismatch for train-images-idx3-ubyte\.gz.*deleted"):
+    with pytest.raises(
+        DatasetError, match=r"checksum mismatch for train-images-idx3-ubyte\.gz.*deleted"
+    ):
         load_dataset("fashion-mnist")
     assert list((isolated / "nas" / "fashion-mnist").iterdir()) == []
 
 
-def test_download_file_with_monkeypatched_urlopen(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_download_file_with_monkeypatched_urlopen(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     payload = b"x" * 3_000_000  # several read() chunks
-    monkeypatch.setattr(downloads.urllib.request, "urlopen", lambda url, timeout=0: io.BytesIO(payload))
+    monkeypatch.setattr(
+        downloads.urllib.request, "urlopen", lambda url, timeout=0: io.BytesIO(payload)
+    )
     dest = tmp_path / "sub" / "f.bin"
     good = "sha256:" + hashlib.sha256(payload).hexdigest()
     assert downloads.download_file("https://example.org/f.bin", dest, good) == dest
     assert dest.read_bytes() == payload
     with pytest.raises(DatasetError, match="checksum mismatch"):
-        downloads.download_file("https://example.org/f.bin", tmp_path / "g.bin", "sha256:" + "1" * 64)
+        downloads.download_file(
+            "https://example.org/f.bin", tmp_path / "g.bin", "sha256:" + "1" * 64
+        )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sub"]  # no partial g.bin / .part file
 
 
@@ -259,12 +309,17 @@ def test_offline_error_names_files_folders_and_fixes(
     assert f"{partial} (missing t10k-labels-idx1-ubyte[.gz])" in msg
     for folder in locations.search_dirs("fashion-mnist", partial):
         assert str(folder) in msg
-    assert str(tmp_path / "env" / "fashion-mnist") in msg and str(isolated / "nas" / "fashion-mnist") in msg
+    assert (
+        str(tmp_path / "env" / "fashion-mnist") in msg
+        and str(isolated / "nas" / "fashion-mnist") in msg
+    )
     assert "Temporary failure in name resolution" in msg
     assert "apt-get install dataset-fashion-mnist" in msg and "--data-dir" in msg
     assert "http://fashion-mnist.example/train-images-idx3-ubyte.gz" in msg
 
-    with pytest.raises(DatasetError, match=r"downloads disabled.*apt-get install dataset-fashion-mnist"):
+    with pytest.raises(
+        DatasetError, match=r"downloads disabled.*apt-get install dataset-fashion-mnist"
+    ):
         load_dataset("fashion-mnist", download=False)
 
 
@@ -309,7 +364,9 @@ def test_corrupt_idx_files_name_the_file(tmp_path: Path, stem: str, damage, patt
 
 @pytest.mark.skipif(
     not REAL_FASHION_MNIST.is_dir(),
-    reason="Debian package dataset-fashion-mnist not installed (apt-get install dataset-fashion-mnist)",
+    reason=(
+        "Debian package dataset-fashion-mnist not installed (apt-get install dataset-fashion-mnist)"
+    ),
 )
 def test_real_fashion_mnist(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(locations, "SYSTEM_DIRS", {"fashion-mnist": (REAL_FASHION_MNIST,)})
@@ -319,26 +376,41 @@ def test_real_fashion_mnist(monkeypatch: pytest.MonkeyPatch) -> None:
         torch.bincount(ds.train_y).tolist() == [6000] * 10
         and torch.bincount(ds.test_y).tolist() == [1000] * 10
     )
-    assert ds.mean == pytest.approx((0.2860,), abs=1e-4) and ds.std == pytest.approx((0.3530,), abs=1e-4)
+    assert ds.mean == pytest.approx((0.2860,), abs=1e-4) and ds.std == pytest.approx(
+        (0.3530,), abs=1e-4
+    )
 
 
-# ------------------------------------------------------------------------------------------------- CIFAR
+# -------------------------------------------------------------------------------------------- CIFAR
 
 
 def test_cifar10_extracted_folder(tmp_path: Path) -> None:
     batches = write_cifar10(tmp_path / "cifar-10-batches-py")
     ds = load_dataset("cifar10", tmp_path, download=False)
     assert ds.train_x.shape == (20, 3, 32, 32) and ds.test_x.shape == (4, 3, 32, 32)
-    assert ds.train_x.dtype == torch.uint8 and ds.train_y.dtype == torch.int64 and ds.train_x.is_contiguous()
+    assert (
+        ds.train_x.dtype == torch.uint8
+        and ds.train_y.dtype == torch.int64
+        and ds.train_x.is_contiguous()
+    )
     rows = np.concatenate([batches[f"data_batch_{i}"]["data"] for i in range(1, 6)])
     # CIFAR rows are 1024 red, then green, then blue values, each row-major 32x32
     assert ds.train_x[5, 1, 2, 3].item() == rows[5, 1024 + 2 * 32 + 3]
     assert np.array_equal(ds.train_x.reshape(20, -1).numpy(), rows)
-    assert ds.train_y.tolist() == [v for i in range(1, 6) for v in batches[f"data_batch_{i}"]["labels"]]
+    assert ds.train_y.tolist() == [
+        v for i in range(1, 6) for v in batches[f"data_batch_{i}"]["labels"]
+    ]
     assert ds.test_y.tolist() == batches["test_batch"]["labels"]
-    assert ds.num_classes == 10 and ds.in_channels == 3 and ds.resolution == 32 and ds.classes[-1] == "truck"
+    assert (
+        ds.num_classes == 10
+        and ds.in_channels == 3
+        and ds.resolution == 32
+        and ds.classes[-1] == "truck"
+    )
     expect = rows.reshape(20, 3, -1).transpose(1, 0, 2).reshape(3, -1) / 255
-    assert ds.mean == pytest.approx(tuple(expect.mean(1))) and ds.std == pytest.approx(tuple(expect.std(1)))
+    assert ds.mean == pytest.approx(tuple(expect.mean(1))) and ds.std == pytest.approx(
+        tuple(expect.std(1))
+    )
 
 
 def test_cifar10_archive_is_extracted_on_first_use(tmp_path: Path) -> None:
@@ -350,9 +422,13 @@ def test_cifar10_archive_is_extracted_on_first_use(tmp_path: Path) -> None:
     ds = load_dataset("cifar10", tmp_path / "env", download=False)
     assert ds.train_x.shape == (20, 3, 32, 32)
     assert (env / "cifar-10-batches-py" / "data_batch_5").is_file()
-    assert not (tmp_path / "escaped.txt").exists() and not (tmp_path / "env" / "escaped.txt").exists()
+    assert (
+        not (tmp_path / "escaped.txt").exists() and not (tmp_path / "env" / "escaped.txt").exists()
+    )
     assert not (env / "cifar-10-batches-py" / "link").exists()
-    assert [p.name for p in env.iterdir() if p.name.startswith(".")] == []  # no temporary folders left
+    assert [
+        p.name for p in env.iterdir() if p.name.startswith(".")
+    ] == []  # no temporary folders left
 
 
 def test_cifar10_python2_pickles(tmp_path: Path) -> None:
@@ -379,14 +455,20 @@ def test_cifar100_uses_fine_labels(tmp_path: Path) -> None:
     meta = {"fine_label_names": [f"c{i}" for i in range(100)], "coarse_label_names": ["x"] * 20}
     (folder / "meta").write_bytes(pickle.dumps(meta))
     ds = load_dataset("cifar100", tmp_path, download=False)
-    assert ds.num_classes == 100 and ds.train_y.tolist() == train["fine_labels"] and ds.classes[5] == "c5"
+    assert (
+        ds.num_classes == 100
+        and ds.train_y.tolist() == train["fine_labels"]
+        and ds.classes[5] == "c5"
+    )
     assert ds.test_x.shape == (3, 3, 32, 32)
 
 
 def test_cifar_download(tmp_path: Path, isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     write_cifar10(tmp_path / "src" / "cifar-10-batches-py")
     archive = make_tar(
-        tmp_path / "src" / "cifar-10-batches-py", "cifar-10-batches-py", tmp_path / "cifar-10-python.tar.gz"
+        tmp_path / "src" / "cifar-10-batches-py",
+        "cifar-10-batches-py",
+        tmp_path / "cifar-10-python.tar.gz",
     )
     monkeypatch.setattr(cifar, "CIFAR_URLS", {"cifar-10-python.tar.gz": archive.as_uri()})
     monkeypatch.setattr(downloads, "CHECKSUMS", {"cifar-10-python.tar.gz": md5(archive)})
@@ -425,12 +507,23 @@ class _Evil:
             pickle.dumps({"data": np.zeros((4, 100), np.uint8), "labels": [0] * 4}),
             r"expected uint8 \(N, 3072\)",
         ),
-        (pickle.dumps({"data": np.zeros((4, 3072), np.uint8), "labels": [0] * 3}), "4 images but 3 labels"),
+        (
+            pickle.dumps({"data": np.zeros((4, 3072), np.uint8), "labels": [0] * 3}),
+            "4 images but 3 labels",
+        ),
         (pickle.dumps({"data": np.zeros((4, 3072), np.uint8)}), "lacks the 'data' or 'labels'"),
         (pickle.dumps([1, 2, 3]), "expected a dict"),
         (pickle.dumps({"data": _Evil(), "labels": []}), "unexpected object builtins.print"),
     ],
-    ids=["garbage", "truncated", "wrong-size", "label-count", "no-labels", "not-dict", "unsafe-global"],
+    ids=[
+        "garbage",
+        "truncated",
+        "wrong-size",
+        "label-count",
+        "no-labels",
+        "not-dict",
+        "unsafe-global",
+    ],
 )
 def test_corrupt_cifar_batch_names_the_file(tmp_path: Path, content: bytes, pattern: str) -> None:
     folder = tmp_path / "cifar-10-batches-py"
@@ -456,7 +549,7 @@ def test_corrupt_cifar_archive_names_the_file(tmp_path: Path) -> None:
     assert not (tmp_path / "d" / "cifar-10-batches-py").exists()
 
 
-# ---------------------------------------------------------------------------------------------- imagefolder
+# -------------------------------------------------------------------------------------- imagefolder
 
 
 def _png(path: Path, array: np.ndarray) -> None:
@@ -476,7 +569,8 @@ def test_imagefolder_train_test(tmp_path: Path) -> None:
                 arr = rng.integers(0, 256, (5, 7, 3), dtype=np.uint8)
                 pixels[(split, cls, i)] = arr
                 _png(tmp_path / "imgs" / split / cls / f"{i}.png", arr)
-    _png(tmp_path / "imgs" / "train" / "dog" / "gray.png", np.full((5, 7), 200, np.uint8))  # promoted to RGB
+    # promoted to RGB
+    _png(tmp_path / "imgs" / "train" / "dog" / "gray.png", np.full((5, 7), 200, np.uint8))
     (tmp_path / "imgs" / "train" / "dog" / "notes.txt").write_text("ignored")
     ds = load_dataset(f"imagefolder:{tmp_path / 'imgs'}")
     assert ds.classes == ("cat", "dog") and ds.num_classes == 2
@@ -486,7 +580,9 @@ def test_imagefolder_train_test(tmp_path: Path) -> None:
     assert ds.train_x[6].unique().tolist() == [200]
 
     small = load_dataset(f"imagefolder:{tmp_path / 'imgs'}@4")
-    assert small.train_x.shape == (7, 3, 4, 4) and small.resolution == 4 and small.name.endswith("@4")
+    assert (
+        small.train_x.shape == (7, 3, 4, 4) and small.resolution == 4 and small.name.endswith("@4")
+    )
 
 
 def test_imagefolder_auto_split_grayscale_and_errors(tmp_path: Path) -> None:
@@ -515,7 +611,7 @@ def test_imagefolder_auto_split_grayscale_and_errors(tmp_path: Path) -> None:
         load_dataset(f"imagefolder:{tmp_path / 'flat'}@big")
 
 
-# ------------------------------------------------------------------------------------ synthetic and subset
+# ----------------------------------------------------------------------------- synthetic and subset
 
 
 def test_synthetic_is_deterministic_and_shaped() -> None:
@@ -525,7 +621,8 @@ def test_synthetic_is_deterministic_and_shaped() -> None:
     assert a is not b and torch.equal(a.train_x, b.train_x) and torch.equal(a.test_y, b.test_y)
     assert a.train_x.shape == (200, 1, 28, 28) and a.test_x.shape == (50, 1, 28, 28)
     assert torch.bincount(a.train_y).tolist() == [20] * 10 and not a.hflip
-    assert not torch.equal(a.train_x[:50], a.test_x)  # test images are not copies of training images
+    # test images are not copies of training images
+    assert not torch.equal(a.train_x[:50], a.test_x)
     default = load_dataset("synthetic")
     assert default.train_x.shape[0] == 2048 and default.test_x.shape[0] == 512
     for bad in ("synthetic:0", "synthetic:abc", "synthetic:"):
@@ -535,7 +632,8 @@ def test_synthetic_is_deterministic_and_shaped() -> None:
 
 @pytest.fixture
 def one_thread():
-    """A single intra-op thread: tiny convolutions on shared cores are much faster without contention."""
+    """A single intra-op thread: tiny convolutions on shared cores are much faster
+    without contention."""
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
@@ -560,7 +658,11 @@ def test_synthetic_is_learnable(one_thread) -> None:
             torch.nn.functional.cross_entropy(net(x[idx]), ds.train_y[idx]).backward()
             opt.step()
     with torch.no_grad():
-        acc = (net((ds.test_x.float() / 255 - ds.mean[0]) / ds.std[0]).argmax(1) == ds.test_y).float().mean()
+        acc = (
+            (net((ds.test_x.float() / 255 - ds.mean[0]) / ds.std[0]).argmax(1) == ds.test_y)
+            .float()
+            .mean()
+        )
     assert acc > 0.5  # chance is 0.1
 
 
@@ -570,7 +672,10 @@ def test_subset_is_seeded_and_stratified() -> None:
     assert torch.equal(a.train_x, b.train_x) and torch.equal(a.test_y, b.test_y)
     assert not torch.equal(a.train_x, c.train_x)
     assert a.train_x.shape == (50, 1, 28, 28) and a.test_x.shape == (20, 1, 28, 28)
-    assert torch.bincount(a.train_y).tolist() == [5] * 10 and torch.bincount(a.test_y).tolist() == [2] * 10
+    assert (
+        torch.bincount(a.train_y).tolist() == [5] * 10
+        and torch.bincount(a.test_y).tolist() == [2] * 10
+    )
     assert a.train_x.is_contiguous() and a.name == ds.name and a.hflip == ds.hflip
     assert a.mean == dataset.channel_stats(a.train_x)[0] and a.mean != ds.mean
     half = ds.subset(None, 10)
@@ -587,10 +692,13 @@ def test_unknown_spec() -> None:
             load_dataset(spec)
 
 
-def test_fashion_mnist_files_are_read_once_when_cached(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Counts reads instead of timing them (a timing depends on the machine): the four IDX files are decoded
-    by the first load only, and the next 20 loads return the same dataset object. Mutation checked: the
-    in-process cache bypassed (`decode_fashion_mnist.__wrapped__` called in `load_fashion_mnist`)."""
+def test_fashion_mnist_files_are_read_once_when_cached(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Counts reads instead of timing them (a timing depends on the machine): the four IDX files are
+    decoded by the first load only, and the next 20 loads return the same dataset object. Mutation
+    checked: the in-process cache bypassed (`decode_fashion_mnist.__wrapped__` called
+    in `load_fashion_mnist`)."""
     write_fmnist(tmp_path)
     reads: list[Path] = []
     real_read_idx = fashion_mnist.read_idx

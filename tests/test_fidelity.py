@@ -16,18 +16,24 @@ from analysis.fidelity import fidelity, space_order, top_overlap
 
 
 def test_hand_computed_rank_correlations():
-    # one swapped pair of four: 5 concordant, 1 discordant pairs -> tau = 4/6; sum d^2 = 2 -> rho = 1 - 12/60
+    # one swapped pair of four: 5 concordant, 1 discordant pairs -> tau = 4/6; sum d^2 = 2
+    # -> rho = 1 - 12/60
     f = fidelity([1, 2, 3, 4], [1, 3, 2, 4], n_boot=200)
     assert f.kendall.estimate == pytest.approx(4 / 6)
     assert f.spearman.estimate == pytest.approx(0.8)
     assert f.spearman.low <= f.spearman.estimate <= f.spearman.high
     perfect = fidelity(np.arange(20), np.arange(20) * 3 + 1, n_boot=200)
-    assert perfect.spearman.estimate == 1 and perfect.spearman.low == pytest.approx(1) and perfect.top_overlap == 1
+    assert (
+        perfect.spearman.estimate == 1
+        and perfect.spearman.low == pytest.approx(1)
+        and perfect.top_overlap == 1
+    )
     assert fidelity(np.arange(20), -np.arange(20), n_boot=200).spearman.estimate == -1
 
 
 def test_bootstrap_interval_covers_the_population_value():
-    # correlated normals with population Spearman 6/pi*asin(r/2); the 95% interval covers it ~95% of the time
+    # correlated normals with population Spearman 6/pi*asin(r/2); the 95% interval covers it ~95% of
+    # the time
     r = 0.7
     population = 6 / np.pi * np.arcsin(r / 2)
     rng = np.random.default_rng(0)
@@ -43,7 +49,8 @@ def test_bootstrap_interval_covers_the_population_value():
 
 def test_top_quarter_overlap_and_space_order():
     truth = np.arange(8.0)
-    proxy = np.array([1.0, 0.0, 5.0, 3.0, 4.0, 2.0, 6.0, 7.0])  # best two by truth: 0, 1; by proxy: 1, 0
+    # best two by truth: 0, 1; by proxy: 1, 0
+    proxy = np.array([1.0, 0.0, 5.0, 3.0, 4.0, 2.0, 6.0, 7.0])
     assert top_overlap(truth, proxy) == 1.0
     assert top_overlap(truth, proxy[::-1]) == 0.0
     groups = ["a"] * 4 + ["b"] * 4
@@ -55,9 +62,25 @@ def test_top_quarter_overlap_and_space_order():
 
 
 def run_gt(out: Path, *extra: str) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, str(ROOT / "bench" / "ground_truth.py"), "--spaces", "anynetx_a", "--per-space", "2",
-           "--repeat", "1", "--dataset", "synthetic:128", "--train-size", "64", "--workers", "2",
-           "--out", str(out), *extra]
+    cmd = [
+        sys.executable,
+        str(ROOT / "bench" / "ground_truth.py"),
+        "--spaces",
+        "anynetx_a",
+        "--per-space",
+        "2",
+        "--repeat",
+        "1",
+        "--dataset",
+        "synthetic:128",
+        "--train-size",
+        "64",
+        "--workers",
+        "2",
+        "--out",
+        str(out),
+        *extra,
+    ]
     return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=600)
 
 
@@ -74,7 +97,10 @@ def test_ground_truth_command_resumes_without_repeating_or_losing(tmp_path):
     out.write_text("".join(lines[:-1]) + lines[-1][:25])
     second = run_gt(out)
     assert second.returncode == 0, second.stderr
-    assert "cut short" in second.stderr and (tmp_path / "gt.jsonl.torn").read_text().strip() == lines[-1][:25]
+    assert (
+        "cut short" in second.stderr
+        and (tmp_path / "gt.jsonl.torn").read_text().strip() == lines[-1][:25]
+    )
     assert "1 to go" in second.stdout
     rows2 = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(rows2) == 3 and rows2[:2] == rows[:2]
@@ -99,15 +125,47 @@ def test_fidelity_table_from_files(tmp_path):
     def write(name, rows):
         (tmp_path / name).write_text("".join(json.dumps(r) + "\n" for r in rows))
 
-    write("ground_truth.jsonl", [{"space": s, "index": i, "seed": 0, "error": e, "seconds": 10.0,
-                                  "schedule": schedule} for (s, i), e in truth.items()]
-          + [{"space": s, "index": i, "seed": 1, "error": e + 0.001 * (i % 2), "seconds": 10.0,
-              "schedule": schedule} for (s, i), e in truth.items() if i < 3])
+    write(
+        "ground_truth.jsonl",
+        [
+            {"space": s, "index": i, "seed": 0, "error": e, "seconds": 10.0, "schedule": schedule}
+            for (s, i), e in truth.items()
+        ]
+        + [
+            {
+                "space": s,
+                "index": i,
+                "seed": 1,
+                "error": e + 0.001 * (i % 2),
+                "seconds": 10.0,
+                "schedule": schedule,
+            }
+            for (s, i), e in truth.items()
+            if i < 3
+        ],
+    )
     cheap = {**schedule, "train_size": 5000}
-    write("proxy_5000.jsonl", [{"space": s, "index": i, "seed": 0, "error": 2 * e, "seconds": 1.0,
-                                "schedule": cheap} for (s, i), e in truth.items()])
-    write("scores.jsonl", [{"space": s, "index": i, "score_x": -e if s == "a" else e, "score_x_seconds": 0.1,
-                            "params": 1, "flops": i} for (s, i), e in truth.items()])
+    write(
+        "proxy_5000.jsonl",
+        [
+            {"space": s, "index": i, "seed": 0, "error": 2 * e, "seconds": 1.0, "schedule": cheap}
+            for (s, i), e in truth.items()
+        ],
+    )
+    write(
+        "scores.jsonl",
+        [
+            {
+                "space": s,
+                "index": i,
+                "score_x": -e if s == "a" else e,
+                "score_x_seconds": 0.1,
+                "params": 1,
+                "flops": i,
+            }
+            for (s, i), e in truth.items()
+        ],
+    )
     df, summary = proxy_fidelity.table(tmp_path)
     assert summary["models"] == 12 and summary["seed_models"] == 6
     rows = df.set_index("proxy")
@@ -116,4 +174,8 @@ def test_fidelity_table_from_files(tmp_path):
     assert rows.loc["x (training-free)", "seconds_per_model"] == pytest.approx(0.1)
     assert rows.loc["x (training-free)", "spearman"] < 1
     # params are constant here: no ranking, so no row
-    assert set(rows.index) == {"1x5k, lr 0.5, no aug", "x (training-free)", "flops, more is better (baseline)"}
+    assert set(rows.index) == {
+        "1x5k, lr 0.5, no aug",
+        "x (training-free)",
+        "flops, more is better (baseline)",
+    }

@@ -30,21 +30,29 @@ def one_line_error(capsys, argv: list[str]) -> str:
     return err
 
 
-@pytest.mark.parametrize("band, message", [
-    ("nan:inf", "'nan:inf': bounds must be finite numbers"),
-    ("1G:inf", "bounds must be finite numbers"),
-    ("-5M:1G", "'-5M:1G': complexity is never negative"),
-])
+@pytest.mark.parametrize(
+    "band, message",
+    [
+        ("nan:inf", "'nan:inf': bounds must be finite numbers"),
+        ("1G:inf", "bounds must be finite numbers"),
+        ("-5M:1G", "'-5M:1G': complexity is never negative"),
+    ],
+)
 def test_bands_that_are_not_numbers_or_negative_are_refused(capsys, band, message):
-    err = one_line_error(capsys, ["sample", "--space", "anynetx_e", "-n", "1", "--dry-run", "--flops", band])
+    err = one_line_error(
+        capsys, ["sample", "--space", "anynetx_e", "-n", "1", "--dry-run", "--flops", band]
+    )
     assert message in err and err.startswith("nas sample: error: argument --flops")
 
 
-@pytest.mark.parametrize("space, band, message", [
-    ("anynetx_a", "1000T:", "no config of anynetx_a has flops in [1000T, inf]"),
-    ("regnetx", ":1K", "no config of regnetx has flops in [-inf, 1K]"),
-    ("anynety_e", "1G:2G", None),  # reachable: not refused by the bounds
-])
+@pytest.mark.parametrize(
+    "space, band, message",
+    [
+        ("anynetx_a", "1000T:", "no config of anynetx_a has flops in [1000T, inf]"),
+        ("regnetx", ":1K", "no config of regnetx has flops in [-inf, 1K]"),
+        ("anynety_e", "1G:2G", None),  # reachable: not refused by the bounds
+    ],
+)
 def test_an_impossible_band_fails_at_once(capsys, space, band, message):
     start = time.monotonic()
     argv = ["sample", "--space", space, "-n", "1", "--dry-run", "--flops", band]
@@ -70,11 +78,13 @@ def test_a_csv_cut_inside_its_last_row_is_refused(tmp_path, capsys):
     text = CSV.read_text()
     assert len(load_frame(CSV)) == 32
     cut = tmp_path / "cut.csv"
-    cut.write_text(text[:len(text) // 2])                   # cut mid-row: fewer fields than the header
-    with pytest.raises(AnalysisError, match=r"cut\.csv: line \d+ has \d+ fields where the header has 4\d"):
+    cut.write_text(text[: len(text) // 2])  # cut mid-row: fewer fields than the header
+    with pytest.raises(
+        AnalysisError, match=r"cut\.csv: line \d+ has \d+ fields where the header has 4\d"
+    ):
         load_frame(cut)
     last = tmp_path / "last.csv"
-    last.write_text(text.rstrip("\n")[:-2])                  # cut inside the last field: same field count
+    last.write_text(text.rstrip("\n")[:-2])  # cut inside the last field: same field count
     with pytest.raises(AnalysisError, match=r"last line \(line 33\) does not end with a newline"):
         load_frame(last)
     err = one_line_error(capsys, ["analyze", str(last), "--out", str(tmp_path / "out")])
@@ -85,7 +95,9 @@ def test_a_jsonl_of_several_configs_needs_the_line_named(tmp_path, capsys):
     a, b = get_config("regnetx_200mf"), get_config("regnetx_400mf")
     path = tmp_path / "c.jsonl"
     path.write_text(a.to_json() + "\n" + b.to_json() + "\n")
-    with pytest.raises(ConfigError, match=r"c\.jsonl holds 2 configs, one a line; name one as .*c\.jsonl:N"):
+    with pytest.raises(
+        ConfigError, match=r"c\.jsonl holds 2 configs, one a line; name one as .*c\.jsonl:N"
+    ):
         get_config(str(path))
     assert get_config(f"{path}:2") == b and get_config(f"{path}:1") == a
     with pytest.raises(ConfigError, match="no config on that line"):
@@ -101,30 +113,54 @@ def test_a_missing_data_dir_is_refused(tmp_path, capsys):
     missing = tmp_path / "nowhere"
     with pytest.raises(DatasetError, match=r"data folder .*nowhere does not exist"):
         load_dataset("fashion-mnist", missing)
-    err = one_line_error(capsys, ["sample", "--space", "anynetx_e", "-n", "1", "--data-dir", str(missing),
-                                  "--storage", str(tmp_path / "s.journal")])
+    err = one_line_error(
+        capsys,
+        [
+            "sample",
+            "--space",
+            "anynetx_e",
+            "-n",
+            "1",
+            "--data-dir",
+            str(missing),
+            "--storage",
+            str(tmp_path / "s.journal"),
+        ],
+    )
     assert "does not exist" in err and not (tmp_path / "s.journal").exists()
 
 
 def test_a_data_dir_without_the_files_says_which_were_read(tmp_path):
-    data = load_dataset("fashion-mnist", tmp_path)   # tmp_path holds no Fashion-MNIST files
+    data = load_dataset("fashion-mnist", tmp_path)  # tmp_path holds no Fashion-MNIST files
     note = data_dir_note(data, tmp_path)
-    assert note == (f"{tmp_path} does not hold the fashion-mnist files; read them from {data.source} "
-                    "(the next folder searched)")
+    assert note == (
+        f"{tmp_path} does not hold the fashion-mnist files; read them from {data.source} "
+        "(the next folder searched)"
+    )
     assert data_dir_note(data, data.source) is None and data_dir_note(data, None) is None
 
 
 def test_sizes_beyond_the_split_are_noted():
     data = make_synthetic(256, 64)
     assert size_notes(data, 100_000, 999_999) == [
-        "--train-size 100,000 is more than the 256 images of synthetic:256's train split; using all 256",
-        "--test-size 999,999 is more than the 64 images of synthetic:256's test split; using all 64"]
+        (
+            "--train-size 100,000 is more than the 256 images of synthetic:256's train split; "
+            "using all 256"
+        ),
+        (
+            "--test-size 999,999 is more than the 64 images of synthetic:256's test split; "
+            "using all 64"
+        ),
+    ]
     assert size_notes(data, 256, None) == []
 
 
 def test_an_unknown_model_is_a_short_line(capsys):
     err = one_line_error(capsys, ["complexity", "regnetx_40mf"])
-    assert "Did you mean regnetx_400mf, regnety_400mf, regnetx_800mf?" in err and "see `nas zoo`" in err
+    assert (
+        "Did you mean regnetx_400mf, regnety_400mf, regnetx_800mf?" in err
+        and "see `nas zoo`" in err
+    )
     assert len(err) < 250, len(err)
 
 

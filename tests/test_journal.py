@@ -1,6 +1,7 @@
-"""Journal files after a torn write: the cut-off last line is set aside (its bytes kept next to the journal) and
-every record before it survives; a line damaged in the middle is refused with its real line number and nothing
-is written. On real journal files, Optuna and the `nas` commands (issue 15, defect 1)."""
+"""Journal files after a torn write: the cut-off last line is set aside (its bytes kept next to the
+journal) and every record before it survives; a line damaged in the middle is refused with its real
+line number and nothing is written. On real journal files, Optuna and the `nas` commands (issue 15,
+defect 1)."""
 
 from __future__ import annotations
 
@@ -14,10 +15,23 @@ from helpers import ROOT
 from nas.cli import main
 from nas.storage import StorageError, open_storage
 
-# not helpers.TRAIN_FLAGS: the default synthetic set (`synthetic`, 2,048 images, not `synthetic:512`), as these
-# tests were written; the same train and test sizes, and only the journal's bookkeeping is checked
-TRAIN = ["--dataset", "synthetic", "--train-size", "256", "--test-size", "128", "--batch-size", "64",
-         "--device", "cpu", "--threads", "1"]
+# not helpers.TRAIN_FLAGS: the default synthetic set (`synthetic`, 2,048 images, not
+# `synthetic:512`), as these tests were written; the same train and test sizes, and only the
+# journal's bookkeeping is checked
+TRAIN = [
+    "--dataset",
+    "synthetic",
+    "--train-size",
+    "256",
+    "--test-size",
+    "128",
+    "--batch-size",
+    "64",
+    "--device",
+    "cpu",
+    "--threads",
+    "1",
+]
 
 
 def _study(path: Path, trials: int = 5) -> None:
@@ -44,7 +58,8 @@ def test_a_torn_last_line_is_set_aside_and_every_record_before_it_is_kept(tmp_pa
     start = data[:-40].rfind(b"\n") + 1
     capsys.readouterr()
 
-    storage = open_storage(str(journal))  # opening sets the partial line aside and says so in one line
+    # opening sets the partial line aside and says so in one line
+    storage = open_storage(str(journal))
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "partial line" in err[0] and "j.journal.torn-" in err[0], err
     [side] = _side_files(journal)
@@ -55,7 +70,8 @@ def test_a_torn_last_line_is_set_aside_and_every_record_before_it_is_kept(tmp_pa
     study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)  # the journal goes on
     after = _values(journal)
     assert len(after) == len(before) + 2
-    assert after[:len(before) - 1] == before[:-1]  # the last trial's final write was the one cut off
+    # the last trial's final write was the one cut off
+    assert after[: len(before) - 1] == before[:-1]
 
 
 def test_a_record_is_never_appended_onto_a_partial_line(tmp_path, capsys):
@@ -78,12 +94,14 @@ def test_a_journal_damaged_in_the_middle_is_refused_with_its_line_number(tmp_pat
     journal = tmp_path / "j.journal"
     _study(journal)
     lines = journal.read_bytes().splitlines(keepends=True)
-    lines[6] = lines[6][:30] + lines[7]  # a torn line with a record run into it, as older versions left it
+    # a torn line with a record run into it, as older versions left it
+    lines[6] = lines[6][:30] + lines[7]
     damaged = b"".join(lines)
     journal.write_bytes(damaged)
     with pytest.raises(StorageError, match=r"damaged at line 7 \(not JSON"):
         open_storage(str(journal))
-    assert journal.read_bytes() == damaged and not _side_files(journal)  # nothing written, nothing moved
+    # nothing written, nothing moved
+    assert journal.read_bytes() == damaged and not _side_files(journal)
 
 
 def test_a_damaged_last_line_is_refused_too(tmp_path):
@@ -101,10 +119,24 @@ def test_a_damaged_last_line_is_refused_too(tmp_path):
 def test_cli_torn_journal_status_rerun_and_export(tmp_path, capsys):
     """The issue's reproduction: sample, cut 40 bytes, then status / sample / export all work."""
     journal = tmp_path / "j.journal"
-    # a short heartbeat and grace period: the cut may take the last trial's finish, which the re-run then
-    # finds RUNNING and declares stale after the grace period (60 s by default)
-    argv = ["sample", "--space", "anynetx_e", "-n", "2", "--flops", ":30M", "--storage", str(journal), *TRAIN,
-            "--heartbeat-interval", "0.5", "--grace-period", "2"]
+    # a short heartbeat and grace period: the cut may take the last trial's finish, which the re-run
+    # then finds RUNNING and declares stale after the grace period (60 s by default)
+    argv = [
+        "sample",
+        "--space",
+        "anynetx_e",
+        "-n",
+        "2",
+        "--flops",
+        ":30M",
+        "--storage",
+        str(journal),
+        *TRAIN,
+        "--heartbeat-interval",
+        "0.5",
+        "--grace-period",
+        "2",
+    ]
     assert main(argv) == 0
     journal.write_bytes(journal.read_bytes()[:-40])
     capsys.readouterr()
@@ -115,7 +147,9 @@ def test_cli_torn_journal_status_rerun_and_export(tmp_path, capsys):
     assert main(argv) == 0
     assert "2/2 complete" in capsys.readouterr().out
     out = tmp_path / "t.csv"
-    assert main(["export", "--study", "anynetx_e-s0", "--storage", str(journal), "-o", str(out)]) == 0
+    assert (
+        main(["export", "--study", "anynetx_e-s0", "--storage", str(journal), "-o", str(out)]) == 0
+    )
     assert out.read_text().count("COMPLETE") == 2
     assert len(_side_files(journal)) == 1
 
@@ -128,7 +162,9 @@ def test_cli_damaged_journal_is_one_line_exit_2_and_untouched(tmp_path, capsys):
     damaged = b"".join(lines)
     journal.write_bytes(damaged)
     capsys.readouterr()
-    assert main(["sample", "--space", "anynetx_e", "-n", "2", "--storage", str(journal), *TRAIN]) == 2
+    assert (
+        main(["sample", "--space", "anynetx_e", "-n", "2", "--storage", str(journal), *TRAIN]) == 2
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "damaged at line 4" in err[0], err
     assert journal.read_bytes() == damaged

@@ -1,4 +1,5 @@
-"""MBConv networks: torchvision's parameter counts, analytic = built = fvcore, specs, the mbconv space."""
+"""MBConv networks: torchvision's parameter counts, analytic = built = fvcore, specs, the
+mbconv space."""
 
 from __future__ import annotations
 
@@ -17,20 +18,39 @@ from spaces.zoo import REFERENCES
 # torchvision.models docs, "num_params" (ImageNet weights, 1000 classes), and the native resolutions
 # (EfficientNet paper for B0-B7; torchvision's eval sizes for V2).
 TORCHVISION = {
-    "efficientnet_b0": (5_288_548, 224), "efficientnet_b1": (7_794_184, 240), "efficientnet_b2": (9_109_994, 260),
-    "efficientnet_b3": (12_233_232, 300), "efficientnet_b4": (19_341_616, 380),
-    "efficientnet_b5": (30_389_784, 456), "efficientnet_b6": (43_040_704, 528),
-    "efficientnet_b7": (66_347_960, 600), "efficientnet_v2_s": (21_458_488, 384),
-    "efficientnet_v2_m": (54_139_356, 480), "efficientnet_v2_l": (118_515_272, 480),
-    "mobilenet_v2": (3_504_872, 224), "mobilenet_v3_large": (5_483_032, 224),
-    "mobilenet_v3_small": (2_542_856, 224), "mnasnet1_0": (4_383_312, 224),
+    "efficientnet_b0": (5_288_548, 224),
+    "efficientnet_b1": (7_794_184, 240),
+    "efficientnet_b2": (9_109_994, 260),
+    "efficientnet_b3": (12_233_232, 300),
+    "efficientnet_b4": (19_341_616, 380),
+    "efficientnet_b5": (30_389_784, 456),
+    "efficientnet_b6": (43_040_704, 528),
+    "efficientnet_b7": (66_347_960, 600),
+    "efficientnet_v2_s": (21_458_488, 384),
+    "efficientnet_v2_m": (54_139_356, 480),
+    "efficientnet_v2_l": (118_515_272, 480),
+    "mobilenet_v2": (3_504_872, 224),
+    "mobilenet_v3_large": (5_483_032, 224),
+    "mobilenet_v3_small": (2_542_856, 224),
+    "mnasnet1_0": (4_383_312, 224),
 }
 # torchvision docs, GFLOPS (multiply-adds) at its eval size; B2 is evaluated at 288 there.
-TORCHVISION_GFLOPS = {"efficientnet_b0": 0.39, "efficientnet_b1": 0.69, "efficientnet_b3": 1.83,
-                      "efficientnet_b4": 4.39, "efficientnet_b5": 10.27, "efficientnet_b6": 19.07,
-                      "efficientnet_b7": 37.75, "efficientnet_v2_s": 8.37, "efficientnet_v2_m": 24.58,
-                      "efficientnet_v2_l": 56.08, "mobilenet_v2": 0.30, "mobilenet_v3_large": 0.22,
-                      "mobilenet_v3_small": 0.06, "mnasnet1_0": 0.31}
+TORCHVISION_GFLOPS = {
+    "efficientnet_b0": 0.39,
+    "efficientnet_b1": 0.69,
+    "efficientnet_b3": 1.83,
+    "efficientnet_b4": 4.39,
+    "efficientnet_b5": 10.27,
+    "efficientnet_b6": 19.07,
+    "efficientnet_b7": 37.75,
+    "efficientnet_v2_s": 8.37,
+    "efficientnet_v2_m": 24.58,
+    "efficientnet_v2_l": 56.08,
+    "mobilenet_v2": 0.30,
+    "mobilenet_v3_large": 0.22,
+    "mobilenet_v3_small": 0.06,
+    "mnasnet1_0": 0.31,
+}
 
 
 @pytest.mark.parametrize("name", sorted(TORCHVISION))
@@ -46,8 +66,8 @@ def test_analytic_params_equal_torchvision_at_native_resolution(name):
 
 @pytest.mark.parametrize("name", sorted(TORCHVISION))
 def test_built_model_params_and_fvcore_flops(name):
-    """The built model has torchvision's parameter count; at 64 px (fvcore is slow at native sizes on CPU)
-    params, flops and acts equal fvcore's conv + linear count and the hooks'."""
+    """The built model has torchvision's parameter count; at 64 px (fvcore is slow at native sizes
+    on CPU) params, flops and acts equal fvcore's conv + linear count and the hooks'."""
     torch.manual_seed(0)
     cfg = get_config(name)
     model = create_model(cfg)
@@ -59,15 +79,22 @@ def test_families_of_the_zoo():
     from spaces.zoo import FAMILIES
 
     assert FAMILIES["efficientnet"] == [f"efficientnet_b{i}" for i in range(8)]
-    assert FAMILIES["efficientnet_v2"] == ["efficientnet_v2_s", "efficientnet_v2_m", "efficientnet_v2_l"]
+    assert FAMILIES["efficientnet_v2"] == [
+        "efficientnet_v2_s",
+        "efficientnet_v2_m",
+        "efficientnet_v2_l",
+    ]
     assert FAMILIES["mobilenet_v3"] == ["mobilenet_v3_large", "mobilenet_v3_small"]
     assert FAMILIES["mobilenet_v2"] == ["mobilenet_v2"] and FAMILIES["mnasnet"] == ["mnasnet1_0"]
 
 
 def _random_setting(rng):
     h, w = (int(x) for x in rng.integers(5, 41, size=2))
-    return {"stem": str(rng.choice(["imagenet", "small"])), "in_channels": int(rng.choice([1, 3])),
-            "num_classes": int(rng.integers(2, 120))}, (h, w)
+    return {
+        "stem": str(rng.choice(["imagenet", "small"])),
+        "in_channels": int(rng.choice([1, 3])),
+        "num_classes": int(rng.integers(2, 120)),
+    }, (h, w)
 
 
 def test_random_mbconv_configs_analytic_equals_built_and_fvcore():
@@ -77,17 +104,40 @@ def test_random_mbconv_configs_analytic_equals_built_and_fvcore():
     for record in records:
         overrides, resolution = _random_setting(rng)
         cfg = get_config(record).replace(**overrides)
-        assert measure(create_model(cfg), resolution, cfg.in_channels) == complexity(cfg, resolution), record
+        assert measure(create_model(cfg), resolution, cfg.in_channels) == complexity(
+            cfg, resolution
+        ), record
 
 
 def test_generator_variants_analytic_equals_fvcore():
-    """Fused blocks with SE, MobileNetV3-style SE on the expanded width, odd widths, hidden head, 7x7."""
+    """Fused blocks with SE, MobileNetV3-style SE on the expanded width, odd widths, hidden
+    head, 7x7."""
     cfgs = [
-        mbconv(["fused1_k3_s1_c12_n2_se0.25", "fused3_k5_s2_c20_n2_se0.5_relu", "mb4_k7_s2_c36_n2",
-                "mb1_k3_s1_c36_n1_se0.25"], stem_width=12, head_width=0, act="hardswish", dropout=0.0),
-        mbconv(["mb3.67_k3_s2_c24_n2_se0.25", "mb2.5_k5_s1_c40_n2_se0.25_relu"], stem_width=16, head_width=96,
-               head_hidden=64, act="hardswish", se_base="expanded", se_divisor=8, se_act="relu",
-               se_gate="hardsigmoid", in_channels=1, num_classes=7),
+        mbconv(
+            [
+                "fused1_k3_s1_c12_n2_se0.25",
+                "fused3_k5_s2_c20_n2_se0.5_relu",
+                "mb4_k7_s2_c36_n2",
+                "mb1_k3_s1_c36_n1_se0.25",
+            ],
+            stem_width=12,
+            head_width=0,
+            act="hardswish",
+            dropout=0.0,
+        ),
+        mbconv(
+            ["mb3.67_k3_s2_c24_n2_se0.25", "mb2.5_k5_s1_c40_n2_se0.25_relu"],
+            stem_width=16,
+            head_width=96,
+            head_hidden=64,
+            act="hardswish",
+            se_base="expanded",
+            se_divisor=8,
+            se_act="relu",
+            se_gate="hardsigmoid",
+            in_channels=1,
+            num_classes=7,
+        ),
     ]
     for cfg in cfgs:
         for res in (17, (23, 30)):
@@ -107,17 +157,20 @@ def test_stage_specs_round_trip():
         assert again == cfg and again.key() == cfg.key() and isinstance(again, MBConvConfig)
 
 
-@pytest.mark.parametrize("bad, message", [
-    ({"stages": ["mb6_k4_s2_c40_n2"]}, "kernel must be odd"),
-    ({"stages": ["conv6_k3_s2_c40_n2"]}, "cannot read"),
-    ({"stages": ["mb6_k3_s3_c40_n2"]}, "stride must be 1 or 2"),
-    ({"stages": ["mb6_k3_s2_c40_n2_se2"]}, "se must be a ratio"),
-    ({"stages": ["mb6_k3_s2_c40_n2_gelu"]}, "unknown option"),
-    ({"stages": []}, "at least one stage"),
-    ({"stages": ["mb6_k3_s2_c40_n2"], "act": "tanhh"}, "unknown act"),
-    ({"stages": ["mb6_k3_s2_c40_n2"], "widths": 3}, "unknown config key"),
-    ({"act": "relu"}, "has no 'stages'"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ({"stages": ["mb6_k4_s2_c40_n2"]}, "kernel must be odd"),
+        ({"stages": ["conv6_k3_s2_c40_n2"]}, "cannot read"),
+        ({"stages": ["mb6_k3_s3_c40_n2"]}, "stride must be 1 or 2"),
+        ({"stages": ["mb6_k3_s2_c40_n2_se2"]}, "se must be a ratio"),
+        ({"stages": ["mb6_k3_s2_c40_n2_gelu"]}, "unknown option"),
+        ({"stages": []}, "at least one stage"),
+        ({"stages": ["mb6_k3_s2_c40_n2"], "act": "tanhh"}, "unknown act"),
+        ({"stages": ["mb6_k3_s2_c40_n2"], "widths": 3}, "unknown config key"),
+        ({"act": "relu"}, "has no 'stages'"),
+    ],
+)
 def test_bad_configs_give_one_line_errors(bad, message):
     with pytest.raises(ConfigError, match=message) as err:
         get_config({"kind": "mbconv", **bad})
@@ -125,13 +178,27 @@ def test_bad_configs_give_one_line_errors(bad, message):
 
 
 def test_make_divisible_reference_rule():
-    assert [make_divisible(c * 1.2) for c in (32, 16, 24, 40, 80, 112, 192, 320, 1280)] == \
-        [40, 24, 32, 48, 96, 136, 232, 384, 1536]  # EfficientNet-B3's channels
-    assert make_divisible(3) == 8 and make_divisible(88.08) == 88 and make_divisible(183.99999) == 184
+    # EfficientNet-B3's channels
+    assert [make_divisible(c * 1.2) for c in (32, 16, 24, 40, 80, 112, 192, 320, 1280)] == [
+        40,
+        24,
+        32,
+        48,
+        96,
+        136,
+        232,
+        384,
+        1536,
+    ]
+    assert (
+        make_divisible(3) == 8 and make_divisible(88.08) == 88 and make_divisible(183.99999) == 184
+    )
 
 
-@pytest.mark.parametrize("name", ["efficientnet_b0", "efficientnet_v2_s", "mobilenet_v3_small", "mnasnet1_0",
-                                  "mobilenet_v2"])
+@pytest.mark.parametrize(
+    "name",
+    ["efficientnet_b0", "efficientnet_v2_s", "mobilenet_v3_small", "mnasnet1_0", "mobilenet_v2"],
+)
 def test_small_input_any_channels_and_classes_forward_backward(name):
     torch.manual_seed(0)
     cfg = get_config(name).for_input(1, 10, small=True)
@@ -148,7 +215,8 @@ def test_zero_init_and_stochastic_depth():
 
     model = get_config("efficientnet_b0").build(zero_init_last=True)
     finals = [m for m in model.modules() if getattr(m, "final_bn", False)]
-    assert len(finals) == 9 and all(float(m.weight.detach().abs().sum()) == 0 for m in finals)  # 16 blocks, 9 residual
+    # 16 blocks, 9 residual
+    assert len(finals) == 9 and all(float(m.weight.detach().abs().sum()) == 0 for m in finals)
     drops = [m.p for m in model.modules() if isinstance(m, DropPath)]
     assert len(drops) == 9 and max(drops) < 0.2 and drops == sorted(drops)
     d = DropPath(0.5).train()
@@ -160,9 +228,10 @@ def test_zero_init_and_stochastic_depth():
 
 def test_mbconv_space(capsys):
     space = get_space("mbconv")
-    # widths 0.75 x 16 and 0.75 x 24 round up to 16 and 24 (make_divisible's 10% rule): 2 values there
+    # widths 0.75 x 16 and 0.75 x 24 round up to 16 and 24 (make_divisible's 10% rule): 2
+    # values there
     assert space.choices(0)["width"] == (16, 24) and space.choices(1)["width"] == (24, 32)
-    assert space.dims == 42 and space.size() == (2 * 4 * 3 * 2) ** 7 * 3 ** 2 * 4 ** 5 * 2 ** 2 * 3 ** 5
+    assert space.dims == 42 and space.size() == (2 * 4 * 3 * 2) ** 7 * 3**2 * 4**5 * 2**2 * 3**5
     result = sample(space, 8, seed=0)
     assert all(360e6 <= r["flops"] <= 400e6 for r in result.records)
     b0 = get_config("efficientnet_b0")
@@ -172,7 +241,10 @@ def test_mbconv_space(capsys):
         for s, base in zip(cfg.stages, b0.stages, strict=True):
             assert s.block in ("mb", "fused") and s.expand in (1, 3, 4, 6) and s.kernel in (3, 5, 7)
             assert s.se in (0, 0.25) and max(1, base.depth - 1) <= s.depth <= base.depth + 2
-            assert s.width in {make_divisible(base.width * m) for m in (0.75, 1.0, 1.25)} and s.width % 8 == 0
+            assert (
+                s.width in {make_divisible(base.width * m) for m in (0.75, 1.0, 1.25)}
+                and s.width % 8 == 0
+            )
     assert main(["sample", "--space", "mbconv", "-n", "3", "--dry-run", "--seed", "1"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 3 and json.loads(lines[0])["kind"] == "mbconv"
@@ -197,9 +269,30 @@ def test_cli_complexity_uses_native_resolution(capsys):
 
 
 def test_cli_train_efficientnet_b0_on_a_small_dataset(capsys):
-    code = main(["train", "efficientnet_b0", "--dataset", "synthetic:64", "--epochs", "1", "--train-size", "64",
-                 "--test-size", "16", "--batch-size", "32", "--device", "cpu", "--json"])
+    code = main(
+        [
+            "train",
+            "efficientnet_b0",
+            "--dataset",
+            "synthetic:64",
+            "--epochs",
+            "1",
+            "--train-size",
+            "64",
+            "--test-size",
+            "16",
+            "--batch-size",
+            "32",
+            "--device",
+            "cpu",
+            "--json",
+        ]
+    )
     assert code == 0
     out = json.loads(capsys.readouterr().out)
-    assert 0 <= out["error"] <= 1 and out["config"]["small"] is True and out["config"]["in_channels"] == 1
+    assert (
+        0 <= out["error"] <= 1
+        and out["config"]["small"] is True
+        and out["config"]["in_channels"] == 1
+    )
     assert out["config"]["num_classes"] == 10

@@ -1,4 +1,5 @@
-"""Kept models (`nas train --save`, nas.export.load_trained) and `nas export-model` to TorchScript and ONNX."""
+"""Kept models (`nas train --save`, nas.export.load_trained) and `nas export-model` to TorchScript
+and ONNX."""
 
 from __future__ import annotations
 
@@ -16,13 +17,34 @@ from nas.export import export_model, load_trained, read_trained
 from nas.trainer import DeviceData, adapt_config, evaluate
 from spaces import build_model, get_config
 
-SMALL_NET = {"block": "X", "stem_width": 16, "stages": [
-    {"depth": 1, "width": 16, "stride": 1, "bottleneck": 1, "group_width": 8},
-    {"depth": 1, "width": 32, "stride": 2, "bottleneck": 1, "group_width": 8}]}
+SMALL_NET = {
+    "block": "X",
+    "stem_width": 16,
+    "stages": [
+        {"depth": 1, "width": 16, "stride": 1, "bottleneck": 1, "group_width": 8},
+        {"depth": 1, "width": 32, "stride": 2, "bottleneck": 1, "group_width": 8},
+    ],
+}
 # not helpers.TRAIN_FLAGS: fp32 and a fixed seed, and 64 test images, which
 # test_a_kept_model_reproduces_its_error draws again to reproduce the kept model's error
-TRAIN = ["--dataset", DATA, "--epochs", "1", "--batch-size", "64", "--train-size", "256", "--test-size", "64",
-         "--device", "cpu", "--precision", "fp32", "--seed", "3"]
+TRAIN = [
+    "--dataset",
+    DATA,
+    "--epochs",
+    "1",
+    "--batch-size",
+    "64",
+    "--train-size",
+    "256",
+    "--test-size",
+    "64",
+    "--device",
+    "cpu",
+    "--precision",
+    "fp32",
+    "--seed",
+    "3",
+]
 
 
 @pytest.fixture(scope="module")
@@ -47,13 +69,20 @@ def test_a_kept_model_reproduces_its_error(kept):
     assert data["schedule"] == out["schedule"] and out["saved"] == str(pt)
     config, model = load_trained(pt)
     assert config == want and not model.training
-    test = dataset.subset(256, 64, seed=3)  # the test images the trainer scored, normalised as the file says
-    error = evaluate(model, DeviceData(test.test_x, test.test_y, data["mean"], data["std"], torch.device("cpu")),
-                     bf16=False, memory_format=torch.contiguous_format)
+    # the test images the trainer scored, normalised as the file says
+    test = dataset.subset(256, 64, seed=3)
+    error = evaluate(
+        model,
+        DeviceData(test.test_x, test.test_y, data["mean"], data["std"], torch.device("cpu")),
+        bf16=False,
+        memory_format=torch.contiguous_format,
+    )
     assert error == out["error"]
     untrained = build_model(config).eval()
-    assert not all(torch.equal(a, b) for a, b in zip(untrained.state_dict().values(), data["state_dict"].values(),
-                                                    strict=True))
+    assert not all(
+        torch.equal(a, b)
+        for a, b in zip(untrained.state_dict().values(), data["state_dict"].values(), strict=True)
+    )
 
 
 @pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning")
@@ -74,16 +103,40 @@ def test_onnx_export_of_a_config(tmp_path, capsys):
     onnx = pytest.importorskip("onnx")  # in the dev extra
     cfg = get_config("regnetx_200mf").for_input(1, 10, small=True)
     out = tmp_path / "net.onnx"
-    assert main(["export-model", "regnetx_200mf", "--format", "onnx", "--resolution", "28", "--in-channels", "1",
-                 "--num-classes", "10", "--stem", "small", "-o", str(out), "--json"]) == 0
+    assert (
+        main(
+            [
+                "export-model",
+                "regnetx_200mf",
+                "--format",
+                "onnx",
+                "--resolution",
+                "28",
+                "--in-channels",
+                "1",
+                "--num-classes",
+                "10",
+                "--stem",
+                "small",
+                "-o",
+                str(out),
+                "--json",
+            ]
+        )
+        == 0
+    )
     summary = json.loads(capsys.readouterr().out)
     assert summary["weights"] == "random init" and summary["output_shape"] == [1, 10]
     graph = onnx.load(str(out))
     onnx.checker.check_model(graph)
-    dims = [[d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim]
-            for v in (graph.graph.input[0], graph.graph.output[0])]
+    dims = [
+        [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim]
+        for v in (graph.graph.input[0], graph.graph.output[0])
+    ]
     assert dims == [["batch", 1, 28, 28], ["batch", 10]]
-    model = build_model(cfg).eval()  # its own weights, exported and compared through onnxruntime where installed
+    model = build_model(
+        cfg
+    ).eval()  # its own weights, exported and compared through onnxruntime where installed
     x = torch.randn(3, 1, 28, 28, generator=torch.Generator().manual_seed(2))
     mine = tmp_path / "mine.onnx"
     export_model(model, x[:1], mine, "onnx")

@@ -1,5 +1,6 @@
-"""Impossible --out / -o paths and devices are one-line errors with exit status 2, never a traceback (issue 15,
-defect 3): `nas analyze`, `nas sample --dry-run`, `nas export`; `nas train` / `nas sample` --device."""
+"""Impossible --out / -o paths and devices are one-line errors with exit status 2, never a traceback
+(issue 15, defect 3): `nas analyze`, `nas sample --dry-run`, `nas export`; `nas train` /
+`nas sample` --device."""
 
 from __future__ import annotations
 
@@ -15,11 +16,24 @@ STUDY = "anynetx_e-s0"
 
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory):
-    """A folder with a stored study (s.journal), two CSV inputs for analyze and a plain file (afile)."""
+    """A folder with a stored study (s.journal), two CSV inputs for analyze and a plain
+    file (afile)."""
     tmp = tmp_path_factory.mktemp("outputs")
-    run_sweep("anynetx_e", 2, bands=BANDS, dataset=DATA, schedule=SCHEDULE, storage=str(tmp / "s.journal"),
-              device="cpu", threads=1, progress=False, train_fn=fake_train)
-    frame = pd.DataFrame({"state": "COMPLETE", "error": [0.2, 0.3, 0.4, 0.5], "flops": [1e6, 2e6, 3e6, 4e6]})
+    run_sweep(
+        "anynetx_e",
+        2,
+        bands=BANDS,
+        dataset=DATA,
+        schedule=SCHEDULE,
+        storage=str(tmp / "s.journal"),
+        device="cpu",
+        threads=1,
+        progress=False,
+        train_fn=fake_train,
+    )
+    frame = pd.DataFrame(
+        {"state": "COMPLETE", "error": [0.2, 0.3, 0.4, 0.5], "flops": [1e6, 2e6, 3e6, 4e6]}
+    )
     for name in ("a", "b"):
         frame.to_csv(tmp / f"{name}.csv", index=False)
     (tmp / "afile").write_text("not a folder\n")
@@ -28,10 +42,38 @@ def inputs(tmp_path_factory):
 
 def _commands(tmp, out):
     return {
-        "analyze": ["analyze", f"{tmp}/a.csv", f"{tmp}/b.csv", "--bootstrap", "10", "--efit", "off", "--bins", "2",
-                    "-o", out],
-        "sample": ["sample", "--space", "anynetx_e", "-n", "2", "--dry-run", "-o", f"{out}/c.jsonl"],
-        "export": ["export", "--study", STUDY, "--storage", f"{tmp}/s.journal", "-o", f"{out}/t.csv"],
+        "analyze": [
+            "analyze",
+            f"{tmp}/a.csv",
+            f"{tmp}/b.csv",
+            "--bootstrap",
+            "10",
+            "--efit",
+            "off",
+            "--bins",
+            "2",
+            "-o",
+            out,
+        ],
+        "sample": [
+            "sample",
+            "--space",
+            "anynetx_e",
+            "-n",
+            "2",
+            "--dry-run",
+            "-o",
+            f"{out}/c.jsonl",
+        ],
+        "export": [
+            "export",
+            "--study",
+            STUDY,
+            "--storage",
+            f"{tmp}/s.journal",
+            "-o",
+            f"{out}/t.csv",
+        ],
     }
 
 
@@ -48,10 +90,15 @@ def test_an_impossible_out_is_a_one_line_error(inputs, capsys, command, where):
         assert f"{inputs}/afile is a file, not a folder" in err[0]
 
 
-@pytest.mark.parametrize("argv", [["sample", "--space", "anynetx_e", "-n", "2", "--dry-run", "-o", "{tmp}"],
-                                  ["export", "--study", STUDY, "--storage", "{tmp}/s.journal", "-o", "{tmp}/sub.csv"],
-                                  ["sample", "--space", "anynetx_e", "-n", "2", "--dry-run", "-o", "/proc/c.jsonl"],
-                                  ["export", "--study", STUDY, "--storage", "{tmp}/s.journal", "-o", "/proc/t.csv"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["sample", "--space", "anynetx_e", "-n", "2", "--dry-run", "-o", "{tmp}"],
+        ["export", "--study", STUDY, "--storage", "{tmp}/s.journal", "-o", "{tmp}/sub.csv"],
+        ["sample", "--space", "anynetx_e", "-n", "2", "--dry-run", "-o", "/proc/c.jsonl"],
+        ["export", "--study", STUDY, "--storage", "{tmp}/s.journal", "-o", "/proc/t.csv"],
+    ],
+)
 def test_a_file_out_that_cannot_be_written_is_a_one_line_error(inputs, capsys, argv):
     (inputs / "sub.csv").mkdir(exist_ok=True)  # a folder where the file should go
     capsys.readouterr()
@@ -60,7 +107,9 @@ def test_a_file_out_that_cannot_be_written_is_a_one_line_error(inputs, capsys, a
     assert len(err) == 1 and ": error: cannot write " in err[0], err
 
 
-@pytest.mark.parametrize("argv", [["train", "resnet18"], ["sample", "--space", "anynetx_e", "-n", "2"]])
+@pytest.mark.parametrize(
+    "argv", [["train", "resnet18"], ["sample", "--space", "anynetx_e", "-n", "2"]]
+)
 @pytest.mark.parametrize("device", ["tpu", "cuda:x", "cuda:-1", "cpu:cuda"])
 def test_a_bad_device_is_refused_when_the_command_line_is_read(capsys, argv, device):
     with pytest.raises(SystemExit) as info:

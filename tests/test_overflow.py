@@ -1,7 +1,8 @@
-"""Complexity counts are exact at any size, never wrapped past int64, and compound scaling that would give an
-absurd network is refused at once (issue 15, defect 6). Exactness is checked against scaling laws the counts must
-obey: at resolutions R = r * k with r divisible by every stride product, each conv's output has k^2 times the
-pixels, so flops(R) - head = (flops(r) - head) * k^2, and acts likewise; params do not depend on R."""
+"""Complexity counts are exact at any size, never wrapped past int64, and compound scaling that
+would give an absurd network is refused at once (issue 15, defect 6). Exactness is checked against
+scaling laws the counts must obey: at resolutions R = r * k with r divisible by every stride
+product, each conv's output has k^2 times the pixels, so flops(R) - head = (flops(r) - head) * k^2,
+and acts likewise; params do not depend on R."""
 
 from __future__ import annotations
 
@@ -19,12 +20,21 @@ from spaces.layers import Conv, Linear, Seq, count_graph
 from spaces.scaling_limits import check_multipliers
 
 INT64_MAX = 2**63 - 1
-HUGE = {"block": "X", "stem_width": 32, "stages": [
-    {"depth": 80, "width": 262144, "stride": 2, "bottleneck": 1, "group_width": 262144} for _ in range(4)]}
+HUGE = {
+    "block": "X",
+    "stem_width": 32,
+    "stages": [
+        {"depth": 80, "width": 262144, "stride": 2, "bottleneck": 1, "group_width": 262144}
+        for _ in range(4)
+    ],
+}
 
 
 def _scaled(small, k: int, head_flops: int, head_acts: int):
-    return ((small.flops - head_flops) * k * k + head_flops, (small.acts - head_acts) * k * k + head_acts)
+    return (
+        (small.flops - head_flops) * k * k + head_flops,
+        (small.acts - head_acts) * k * k + head_acts,
+    )
 
 
 def test_a_huge_config_at_4096_px_is_counted_exactly(tmp_path, capsys):
@@ -79,11 +89,17 @@ def test_scaling_past_the_limit_is_refused_at_once():
     check_multipliers(30, 1.2, 1.1, 1.15)  # x237 deep: allowed
 
 
-@pytest.mark.parametrize("argv", [["--base", "efficientnet_b0", "--phi", "100"],
-                                  ["--base", "regnetx_400mf", "--phi", "60"]])
+@pytest.mark.parametrize(
+    "argv",
+    [["--base", "efficientnet_b0", "--phi", "100"], ["--base", "regnetx_400mf", "--phi", "60"]],
+)
 def test_cli_scale_with_an_absurd_phi_is_a_one_line_error(argv):
-    proc = subprocess.run([sys.executable, "-m", "nas.cli", "scale", *argv], capture_output=True, text=True,
-                          timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "nas.cli", "scale", *argv],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 2 and "-" not in proc.stdout.replace("--", "")
     err = proc.stderr.strip().splitlines()
     assert len(err) == 1 and "above the limit of x1000" in err[0], proc.stderr

@@ -1,5 +1,5 @@
-"""Progress of long work (issue 15, item 4): a bar on a terminal, log lines under nohup / CI / a log file, a
-line when a worker process dies, and `nas train` reporting its steps."""
+"""Progress of long work (issue 15, item 4): a bar on a terminal, log lines under nohup / CI / a log
+file, a line when a worker process dies, and `nas train` reporting its steps."""
 
 from __future__ import annotations
 
@@ -35,18 +35,18 @@ def test_log_lines_every_n_seconds_or_items_with_rate_eta_and_failures():
     out, clock = io.StringIO(), Clock()
     p = Progress(100, "study-x", stream=out, every_seconds=60, every_items=10, clock=clock)
     assert p.mode == "log"
-    p.update(0)                       # the start
+    p.update(0)  # the start
     clock.t = 30
-    p.update(5)                       # 30 s, 5 items: nothing
+    p.update(5)  # 30 s, 5 items: nothing
     clock.t = 61
-    p.update(6)                       # 60 s passed: a line
+    p.update(6)  # 60 s passed: a line
     clock.t = 70
-    p.update(16)                      # 10 items since the last line: a line
+    p.update(16)  # 10 items since the last line: a line
     clock.t = 71
-    p.update(16, failed=1)            # a new failure: a line at once
+    p.update(16, failed=1)  # a new failure: a line at once
     clock.t = 80
-    p.update(17, failed=1)            # nothing new
-    p.close()                         # the end: a last line
+    p.update(17, failed=1)  # nothing new
+    p.close()  # the end: a last line
     lines = out.getvalue().splitlines()
     assert lines[0].startswith("nas: study-x: 0/100 trials (0.0%), none done yet")
     assert lines[1].startswith("nas: study-x: 6/100 trials (6.0%), 5.9 trials/min, ETA 16 min")
@@ -67,13 +67,25 @@ def test_a_terminal_gets_a_bar_and_progress_false_nothing():
 
 def test_a_sweep_logs_progress_when_stderr_is_not_a_terminal(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("NAS_PROGRESS_ITEMS", "2")
-    summary = run_sweep("anynetx_e", 4, seed=0, bands=BANDS, dataset=DATA, schedule=SCHEDULE, device="cpu", threads=1,
-                        storage=str(tmp_path / "s.journal"), train_fn=fake_train)
+    summary = run_sweep(
+        "anynetx_e",
+        4,
+        seed=0,
+        bands=BANDS,
+        dataset=DATA,
+        schedule=SCHEDULE,
+        device="cpu",
+        threads=1,
+        storage=str(tmp_path / "s.journal"),
+        train_fn=fake_train,
+    )
     assert summary.complete == 4
     lines = [x for x in capsys.readouterr().err.splitlines() if x.startswith("nas: anynetx_e-s0:")]
     assert lines[0].startswith("nas: anynetx_e-s0: 0/4 trials (0.0%)")
     assert any(x.startswith("nas: anynetx_e-s0: 2/4 trials (50.0%)") and "ETA" in x for x in lines)
-    assert lines[-1].startswith("nas: anynetx_e-s0: 4/4 trials (100.0%)") and "finished" in lines[-1]
+    assert (
+        lines[-1].startswith("nas: anynetx_e-s0: 4/4 trials (100.0%)") and "finished" in lines[-1]
+    )
     assert "best error" in lines[-1]
 
 
@@ -95,7 +107,8 @@ import json, sys
 import dying
 from nas.sweep import run_sweep
 from helpers import BANDS, DATA, SCHEDULE
-s = run_sweep("anynetx_e", 4, seed=0, bands=BANDS, dataset=DATA, schedule=SCHEDULE, device="cpu", threads=1,
+s = run_sweep("anynetx_e", 4, seed=0, bands=BANDS, dataset=DATA, schedule=SCHEDULE, \
+device="cpu", threads=1,
               storage=sys.argv[1], workers=2, train_fn=dying.train_fn)
 print(json.dumps(s.to_dict()))
 """
@@ -104,10 +117,19 @@ print(json.dumps(s.to_dict()))
 def test_a_worker_process_that_dies_is_reported_at_once(tmp_path):
     (tmp_path / "dying.py").write_text(textwrap.dedent(DYING))
     tests = os.path.dirname(__file__)
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "NAS_TEST_MARKER": str(tmp_path / "marker"),
-           "PYTHONPATH": os.pathsep.join([str(tmp_path), tests, os.environ.get("PYTHONPATH", "")])}
-    proc = subprocess.run([sys.executable, "-c", RUN, str(tmp_path / "s.journal")], capture_output=True, text=True,
-                          env=env, timeout=300)
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "NAS_TEST_MARKER": str(tmp_path / "marker"),
+        "PYTHONPATH": os.pathsep.join([str(tmp_path), tests, os.environ.get("PYTHONPATH", "")]),
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", RUN, str(tmp_path / "s.journal")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     died = [x for x in proc.stderr.splitlines() if " died: " in x]
     assert len(died) == 1, proc.stderr
@@ -120,21 +142,58 @@ def test_a_worker_process_that_dies_is_reported_at_once(tmp_path):
 def test_nas_train_reports_steps_and_loss_and_clamped_sizes(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("NAS_PROGRESS_SECONDS", "0")
     cfg = tmp_path / "tiny.json"
-    cfg.write_text(json.dumps({"block": "X", "stem_width": 8, "stages": [
-        {"depth": 1, "width": 8, "stride": 2, "bottleneck": 1, "group_width": 8},
-        {"depth": 1, "width": 16, "stride": 2, "bottleneck": 1, "group_width": 8}]}))
-    rc = main(["train", str(cfg), "--dataset", "synthetic:256", "--train-size", "100000", "--test-size", "999999",
-               "--batch-size", "64", "--device", "cpu"])
+    cfg.write_text(
+        json.dumps(
+            {
+                "block": "X",
+                "stem_width": 8,
+                "stages": [
+                    {"depth": 1, "width": 8, "stride": 2, "bottleneck": 1, "group_width": 8},
+                    {"depth": 1, "width": 16, "stride": 2, "bottleneck": 1, "group_width": 8},
+                ],
+            }
+        )
+    )
+    rc = main(
+        [
+            "train",
+            str(cfg),
+            "--dataset",
+            "synthetic:256",
+            "--train-size",
+            "100000",
+            "--test-size",
+            "999999",
+            "--batch-size",
+            "64",
+            "--device",
+            "cpu",
+        ]
+    )
     assert rc == 0
     err = capsys.readouterr().err.splitlines()
     steps = [x for x in err if x.startswith("nas: training ")]
-    assert steps and steps[-1].startswith(f"nas: training {cfg}: 4/4 steps (100.0%)") and "loss " in steps[-1]
-    assert any("--train-size 100,000 is more than the 256 images of synthetic:256's train split; using all 256" in x
-               for x in err), err
-    assert any(x.startswith("nas train: note: --test-size 999,999 is more than the") for x in err), err
+    assert (
+        steps
+        and steps[-1].startswith(f"nas: training {cfg}: 4/4 steps (100.0%)")
+        and "loss " in steps[-1]
+    )
+    assert any(
+        (
+            "--train-size 100,000 is more than the 256 images of synthetic:256's train split; "
+            "using all 256"
+        )
+        in x
+        for x in err
+    ), err
+    assert any(
+        x.startswith("nas train: note: --test-size 999,999 is more than the") for x in err
+    ), err
 
 
-@pytest.mark.parametrize("code, text", [(-9, "killed by SIGKILL (out of memory, or kill -9?)"), (2, "exit status 2")])
+@pytest.mark.parametrize(
+    "code, text", [(-9, "killed by SIGKILL (out of memory, or kill -9?)"), (2, "exit status 2")]
+)
 def test_exit_description(code, text):
     from nas.workers import exit_description
 

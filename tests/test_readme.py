@@ -14,6 +14,12 @@ def test_readme_zoo_table_is_current():
     text = README.read_text()
     match = re.search(r"<!-- nas zoo --markdown -->\n(.*?)\n<!-- /nas zoo -->", text, re.S)
     assert match, "README lost its zoo table markers"
-    out = subprocess.run([sys.executable, "-m", "nas.cli", "zoo", "--markdown"], capture_output=True, text=True,
-                         check=True).stdout.strip()
-    assert match.group(1).strip() == out, "README's zoo table is stale: regenerate it with `nas zoo --markdown`"
+    out = subprocess.run(
+        [sys.executable, "-m", "nas.cli", "zoo", "--markdown"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert match.group(1).strip() == out, (
+        "README's zoo table is stale: regenerate it with `nas zoo --markdown`"
+    )

@@ -1,15 +1,17 @@
 """The samplers against independent simulations of the RegNet paper's reference code (pycls).
 
-The reference rules are re-implemented here from their definitions, one draw at a time where the rule is
-sequential, not from the project's tables:
-- `pycls/sweep/random.py` log_uniform: f = exp(-U(-log hi, -log(lo - min(q, lo/2)))), value ceil(f/q)*q;
-  power2_or_log_uniform: a power of two uniform over the exponents, redrawn log-uniform when >= q.
+The reference rules are re-implemented here from their definitions, one draw at a time where the
+rule is sequential, not from the project's tables:
+- `pycls/sweep/random.py` log_uniform: f = exp(-U(-log hi, -log(lo - min(q, lo/2)))), value
+  ceil(f/q)*q; power2_or_log_uniform: a power of two uniform over the exponents, redrawn log-uniform
+  when >= q.
 - `pycls/sweep/samplers.py` regnet_sampler (d uniform 12..28, w0 on 8, wa on 0.1, wm on 0.001, group
-  width power2_or_log_uniform on 8) and check_regnet_constraints (number of distinct widths == largest
-  level + 1 == 4), with `pycls/models/regnet.py` generate_regnet.
+  width power2_or_log_uniform on 8) and check_regnet_constraints (number of distinct widths ==
+  largest level + 1 == 4), with `pycls/models/regnet.py` generate_regnet.
 - `pycls/models/blocks.py` adjust_block_compatibility, with pycls' bottleneck multiplier 1/b.
 Each marginal is compared by chi-square (or KS) with enough draws to see a 0.01 difference in a
-probability; each test also shows that the project's earlier rule is rejected at the same draw count.
+probability; each test also shows that the project's earlier rule is rejected at the same
+draw count.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ def ref_log_uniform(rng, low, high, q, n):
 
 def ref_power2_or_log_uniform(rng, low, high, q, n):
     exps = np.floor(rng.uniform(np.log2(low), np.log2(high) + 1, n))
-    f = 2.0 ** exps
+    f = 2.0**exps
     upper = ref_log_uniform(rng, max(low, q), high, min(high, q), n)
     return np.where(f >= q, upper, f)
 
@@ -51,8 +53,9 @@ def chi2_p(draws, dist):
     return stats.chisquare(observed, expected).pvalue
 
 
-@pytest.mark.parametrize(("dist", "args"), [
-    (DEPTH, (1, 16, 1)), (WIDTH, (8, 1024, 8)), (REGNET_W0, (8, 256, 8))])
+@pytest.mark.parametrize(
+    ("dist", "args"), [(DEPTH, (1, 16, 1)), (WIDTH, (8, 1024, 8)), (REGNET_W0, (8, 256, 8))]
+)
 def test_quantized_log_uniform_tables_match_pycls(dist, args):
     rng = np.random.default_rng(0)
     draws = ref_log_uniform(rng, *args, N)
@@ -65,10 +68,10 @@ def test_quantized_log_uniform_tables_match_pycls(dist, args):
 
 def test_published_probabilities():
     # hand-computed: P(low) = log(low / (low - q*)) / log(high / (low - q*))
-    assert DEPTH.probs[0] == pytest.approx(math.log(2) / math.log(32))          # 0.200
-    assert DEPTH.probs[-1] == pytest.approx(math.log(16 / 15) / math.log(32))   # 0.0186
-    assert WIDTH.probs[0] == pytest.approx(math.log(2) / math.log(256))         # 0.125
-    assert REGNET_W0.probs[0] == pytest.approx(math.log(2) / math.log(64))      # 0.1667
+    assert DEPTH.probs[0] == pytest.approx(math.log(2) / math.log(32))  # 0.200
+    assert DEPTH.probs[-1] == pytest.approx(math.log(16 / 15) / math.log(32))  # 0.0186
+    assert WIDTH.probs[0] == pytest.approx(math.log(2) / math.log(256))  # 0.125
+    assert REGNET_W0.probs[0] == pytest.approx(math.log(2) / math.log(64))  # 0.1667
     assert REGNET_GROUP_WIDTH.probs[0] == pytest.approx(math.log(2) / math.log(32))
 
 
@@ -81,7 +84,9 @@ def test_group_width_sampler_matches_pycls_power2_or_log_uniform():
     assert chi2_p(ref_power2_or_log_uniform(rng, 1, 128, 8, N), dist) > 1e-4
 
 
-@pytest.mark.parametrize(("dist", "args"), [(REGNET_WA, (8.0, 256.0, 0.1)), (REGNET_WM, (2.0, 3.0, 0.001))])
+@pytest.mark.parametrize(
+    ("dist", "args"), [(REGNET_WA, (8.0, 256.0, 0.1)), (REGNET_WM, (2.0, 3.0, 0.001))]
+)
 def test_regnet_continuous_parameters_match_pycls_steps(dist, args):
     rng = np.random.default_rng(2)
     ref = ref_log_uniform(rng, *args, N)
@@ -118,7 +123,9 @@ def test_regnet_acceptance_follows_pycls_constraint_check():
     wa = REGNET_WA.sample(rng, n)
     wm = REGNET_WM.sample(rng, n)
     ours = regnet.pycls_accepts(d, w0, wa, wm)
-    ref = np.array([ref_accepts(int(d[i]), int(w0[i]), float(wa[i]), float(wm[i])) for i in range(n)])
+    ref = np.array(
+        [ref_accepts(int(d[i]), int(w0[i]), float(wa[i]), float(wm[i])) for i in range(n)]
+    )
     assert 0.05 < ref.mean() < 0.95 and np.array_equal(ours, ref)
 
 
@@ -135,8 +142,11 @@ def test_regnet_space_accepted_population_matches_pycls():
     wa = ref_log_uniform(rng, 8.0, 256.0, 0.1, m)
     wm = ref_log_uniform(rng, 2.0, 3.0, 0.001, m)
     g = ref_power2_or_log_uniform(rng, 8, 128, 8, m)
-    keep = np.array([ref_accepts(int(d[i]), int(w0[i]), float(wa[i]), float(wm[i])) for i in range(m)])
-    # the first stage's group width after pycls' compatibility step (g = min(g, first stage's width))
+    keep = np.array(
+        [ref_accepts(int(d[i]), int(w0[i]), float(wa[i]), float(wm[i])) for i in range(m)]
+    )
+    # the first stage's group width after pycls' compatibility step (g = min(g, first
+    # stage's width))
     first = [ref_adjust(int(w0[i]), 1, int(g[i]))[1] for i in np.flatnonzero(keep)]
     ref = {"d": d[keep], "w0": w0[keep], "wa": wa[keep], "wm": wm[keep], "g": np.array(first)}
     for k in ("d", "w0", "wa", "wm", "g"):
@@ -161,9 +171,11 @@ def test_compatibility_step_equals_pycls_on_every_width():
             for i, w in enumerate(ws):
                 ref = ref_adjust(int(w), b, g)
                 assert (int(got_w[i]), int(got_g[i])) == ref, (w, b, g)
-                w_b = max(1, round(w / b))  # the earlier rule (round, not truncate) for the count below
+                # the earlier rule (round, not truncate) for the count below
+                w_b = max(1, round(w / b))
                 gg = min(g, w_b)
                 differs += max(gg, round(w_b / gg) * gg) * b != ref[0]
     assert differs > 0  # the grid holds cases where truncation and rounding disagree
     s = adjust_stage(StageConfig(1, 102, 2, 4, 1), "X")
-    assert (s.width, s.group_width) == (100, 1)  # pycls: int(102 / 4) = 25 -> 100 (rounding gave 104)
+    # pycls: int(102 / 4) = 25 -> 100 (rounding gave 104)
+    assert (s.width, s.group_width) == (100, 1)

@@ -1,4 +1,5 @@
-"""Defects found in reading the code, each with its test: registry names, all-invalid spaces, retries."""
+"""Defects found in reading the code, each with its test: registry names, all-invalid
+spaces, retries."""
 
 from __future__ import annotations
 
@@ -40,11 +41,16 @@ def test_a_space_whose_every_draw_is_invalid_fails_at_once_and_says_why():
     from spaces.errors import SamplingError
 
     base = get_space("alexnet")
-    broken = dataclasses.replace(base, name="broken", params={**base.params, "dropout": choice((-1.0, 2.0))})
+    broken = dataclasses.replace(
+        base, name="broken", params={**base.params, "dropout": choice((-1.0, 2.0))}
+    )
     start = time.perf_counter()
-    with pytest.raises(SamplingError, match=r"every one of the .* candidates .* was invalid \(e\.g\. .+\)"):
+    with pytest.raises(
+        SamplingError, match=r"every one of the .* candidates .* was invalid \(e\.g\. .+\)"
+    ):
         sample(broken, 3, bands=[])
-    assert time.perf_counter() - start < 60  # stopped by the stale-batch rule, not by the 20M-candidate limit
+    # stopped by the stale-batch rule, not by the 20M-candidate limit
+    assert time.perf_counter() - start < 60
 
 
 def test_full_disk_and_permission_errors_are_not_retried():
@@ -93,10 +99,14 @@ def test_a_heartbeat_that_fails_for_good_says_so_once_and_keeps_beating(capsys):
     assert finished.calls == 1 and beat.error is None and "trial 8" not in capsys.readouterr().err
 
 
-@pytest.mark.parametrize(("name", "params"), [
-    ("resnet18", 11_689_512),         # torchvision resnet18: sum of p.numel() = 11,689,512
-    ("regnetx_200mf", 2_684_792),     # RegNet paper: 2.68 M; pycls: 2,684,792
-    ("lenet5", 60_850)])              # LeNet-5 as published: 1 x 32 x 32 in, 10 classes
+@pytest.mark.parametrize(
+    ("name", "params"),
+    [
+        ("resnet18", 11_689_512),  # torchvision resnet18: sum of p.numel() = 11,689,512
+        ("regnetx_200mf", 2_684_792),  # RegNet paper: 2.68 M; pycls: 2,684,792
+        ("lenet5", 60_850),  # LeNet-5 as published: 1 x 32 x 32 in, 10 classes
+    ],
+)
 def test_reference_counts_of_a_dataset_variant_are_the_published_networks(name, params):
     from spaces import reference_complexity
 
@@ -113,12 +123,15 @@ def test_every_family_gets_pycls_init_and_zero_init_last_only_touches_residual_b
     from spaces import build_model
 
     torch.manual_seed(0)
-    alexnet = build_model(get_config("alexnet"), zero_init_last=zero)  # a graph family, no residual branch
+    # a graph family, no residual branch
+    alexnet = build_model(get_config("alexnet"), zero_init_last=zero)
     linears = [m for m in alexnet.modules() if isinstance(m, nn.Linear)]
-    # pycls: N(0, 0.01) for linear layers (torch's default would be U(+-1/sqrt(fan_in)): std 0.006-0.02 here,
-    # so check the mean-free std over the largest layer, 37.7 M weights, to 2%)
+    # pycls: N(0, 0.01) for linear layers (torch's default would be U(+-1/sqrt(fan_in)): std
+    # 0.006-0.02 here, so check the mean-free std over the largest layer, 37.7 M weights, to 2%)
     big = max(linears, key=lambda m: m.weight.numel())
-    assert abs(big.weight.std().item() - 0.01) < 2e-4 and all(m.bias.abs().max() == 0 for m in linears)
+    assert abs(big.weight.std().item() - 0.01) < 2e-4 and all(
+        m.bias.abs().max() == 0 for m in linears
+    )
     resnet = build_model(get_config("resnet18").for_input(1, 10, small=True), zero_init_last=zero)
     gammas = [m.weight for m in resnet.modules() if isinstance(m, nn.BatchNorm2d)]
     zeroed = sum(bool((g == 0).all()) for g in gammas)
@@ -146,10 +159,20 @@ def test_every_error_of_ours_is_a_nas_error():
     for package in ("spaces", "nas", "analysis"):
         root = importlib.import_module(package)
         modules.append(root)
-        modules += [importlib.import_module(m.name)
-                    for m in pkgutil.walk_packages(root.__path__, f"{package}.") if not m.name.endswith("__main__")]
-    ours = {obj for m in modules for obj in vars(m).values()
-            if isinstance(obj, type) and issubclass(obj, BaseException) and obj.__module__.split(".")[0] in
-            ("nas", "spaces", "analysis")}
+        modules += [
+            importlib.import_module(m.name)
+            for m in pkgutil.walk_packages(root.__path__, f"{package}.")
+            if not m.name.endswith("__main__")
+        ]
+    ours = {
+        obj
+        for m in modules
+        for obj in vars(m).values()
+        if isinstance(obj, type)
+        and issubclass(obj, BaseException)
+        and obj.__module__.split(".")[0] in ("nas", "spaces", "analysis")
+    }
     assert len(ours) >= 12
-    assert [c.__name__ for c in ours if not issubclass(c, NasError) and not c.__name__.startswith("_")] == []
+    assert [
+        c.__name__ for c in ours if not issubclass(c, NasError) and not c.__name__.startswith("_")
+    ] == []

@@ -15,7 +15,9 @@ def test_same_seed_same_configs_and_prefix_stable():
     assert a == b and a[:20] == c and a != d
 
 
-@pytest.mark.parametrize("name", sorted(n for n, s in SPACES.items() if s.default_flops_band == (360e6, 400e6)))
+@pytest.mark.parametrize(
+    "name", sorted(n for n, s in SPACES.items() if s.default_flops_band == (360e6, 400e6))
+)
 def test_default_band_is_the_papers_and_holds(name):
     result = sample(SPACES[name], 60, seed=1)
     assert [str(b) for b in result.bands] == ["flops in [360M, 400M]"]
@@ -41,8 +43,11 @@ def test_duplicates_are_dropped():
 
 def test_infeasible_band_error_says_what_was_tried():
     with pytest.raises(SamplingError) as err:
-        # reachable (the space's bounds reach 161G) but rare; a band past the bounds: tests/test_input_checks.py
-        sample(get_space("anynetx_a"), 5, bands=[Band("flops", 1.5e11, None)], max_candidates=50_000)
+        # reachable (the space's bounds reach 161G) but rare; a band past the
+        # bounds: tests/test_input_checks.py
+        sample(
+            get_space("anynetx_a"), 5, bands=[Band("flops", 1.5e11, None)], max_candidates=50_000
+        )
     message = str(err.value)
     assert "found only 0 of 5" in message and "candidates" in message and "flops" in message
     assert "widen or move the band" in message
@@ -50,7 +55,17 @@ def test_infeasible_band_error_says_what_was_tried():
 
 def test_record_fields():
     r = sample(get_space("regnety"), 1, seed=0).records[0]
-    for key in ("space", "params", "flops", "acts", "stem_width", "block", "se_ratio", "stages", "regnet"):
+    for key in (
+        "space",
+        "params",
+        "flops",
+        "acts",
+        "stem_width",
+        "block",
+        "se_ratio",
+        "stages",
+        "regnet",
+    ):
         assert key in r
     assert set(r["stages"][0]) == {"depth", "width", "stride", "bottleneck", "group_width"}
     assert set(r["regnet"]) == {"d", "w0", "wa", "wm"}

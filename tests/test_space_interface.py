@@ -1,10 +1,10 @@
 """Every design space behind one declared interface (spaces.design_space).
 
-* Every registered space is a `DesignSpace` whose `draw` returns a `SampleBatch` and whose `suggest` takes a
-  `Suggester` (an Optuna trial fits it; `import spaces` does not import optuna).
-* `AnyNetSpace.suggest` / `RegNetSpace.suggest` ask an Optuna trial exactly what the search asked before
-  the suggestion moved into the spaces (same parameter names, distributions, snapping, rejection: digests of
-  50 trials per space), so searches stored before keep their meaning.
+* Every registered space is a `DesignSpace` whose `draw` returns a `SampleBatch` and whose `suggest`
+  takes a `Suggester` (an Optuna trial fits it; `import spaces` does not import optuna).
+* `AnyNetSpace.suggest` / `RegNetSpace.suggest` ask an Optuna trial exactly what the search asked
+  before the suggestion moved into the spaces (same parameter names, distributions, snapping,
+  rejection: digests of 50 trials per space), so searches stored before keep their meaning.
 """
 
 from __future__ import annotations
@@ -39,10 +39,11 @@ def _outcome(fn, trial: optuna.Trial) -> list:
     return ["config", cfg.to_dict(), trial.params]
 
 
-# sha256 (first 16 hex) of the canonical JSON of [outcome, config, trial.params] over seeds 0..49 of a
-# RandomSampler trial: what `suggest_config` of nas/sweep.py (commit c787e87) asked and built in its own AnyNet
-# and RegNet branches, checked equal to `space.suggest` on every seed when that code moved into the spaces
-# (RegNet rejects 34 of the 50). Stored searches keep their meaning only while these hold.
+# sha256 (first 16 hex) of the canonical JSON of [outcome, config, trial.params] over seeds 0..49 of
+# a RandomSampler trial: what `suggest_config` of nas/sweep.py (commit c787e87) asked and built in
+# its own AnyNet and RegNet branches, checked equal to `space.suggest` on every seed when that code
+# moved into the spaces (RegNet rejects 34 of the 50). Stored searches keep their meaning only while
+# these hold.
 SUGGESTED_BEFORE = {
     "anynetx_a": "84682ab30024fd7b",
     "anynetx_b": "7950c21d7404ed2c",
@@ -72,12 +73,18 @@ def test_suggest_asks_what_the_search_asked_before(name):
 def test_anynet_suggest_parameter_names():
     trial = _trial(0)
     spaces.get_space("anynetx_a").suggest(trial)
-    assert sorted(trial.params) == sorted(f"{k}_{i}" for k in ("depth", "width", "bottleneck", "group_width")
-                                          for i in range(1, 5))
+    assert sorted(trial.params) == sorted(
+        f"{k}_{i}" for k in ("depth", "width", "bottleneck", "group_width") for i in range(1, 5)
+    )
     trial = _trial(0)
     cfg = spaces.get_space("anynetx_e").suggest(trial)
-    assert sorted(trial.params) == sorted([*(f"{k}_{i}_u" for k in ("depth", "width") for i in range(1, 5)),
-                                           "bottleneck", "group_width"])
+    assert sorted(trial.params) == sorted(
+        [
+            *(f"{k}_{i}_u" for k in ("depth", "width") for i in range(1, 5)),
+            "bottleneck",
+            "group_width",
+        ]
+    )
     depths = [s.depth for s in cfg.stages]
     assert depths == sorted(depths) and len({s.bottleneck for s in cfg.stages}) == 1
     trial = _trial(1)
@@ -112,8 +119,15 @@ def test_every_registered_space_conforms_to_the_interface(name):
     ends = space.extremes()
     if ends is not None:
         low, high = ends
-        assert isinstance(low, SampleBatch) and isinstance(high, SampleBatch) and len(low) == len(high) == 1
-        assert all(np.asarray(lo)[0] <= np.asarray(hi)[0] for lo, hi in zip(low.cost(), high.cost(), strict=True))
+        assert (
+            isinstance(low, SampleBatch)
+            and isinstance(high, SampleBatch)
+            and len(low) == len(high) == 1
+        )
+        assert all(
+            np.asarray(lo)[0] <= np.asarray(hi)[0]
+            for lo, hi in zip(low.cost(), high.cost(), strict=True)
+        )
 
     configs = []
     for seed in range(20):
@@ -153,6 +167,11 @@ def test_a_space_without_suggest_cannot_be_made():
 
 def test_importing_spaces_does_not_import_optuna_or_torch():
     code = "import sys, spaces; print(sorted(m for m in ('optuna', 'torch') if m in sys.modules))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=Path(spaces.__file__).parents[1])
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(spaces.__file__).parents[1],
+    )
     assert out.stdout.strip() == "[]"

@@ -13,34 +13,46 @@ from spaces import SPACES, AnyNetSpace, RegNetSpace, get_config, get_space, samp
 from spaces.blocks import ResBottleneckBlock
 from spaces.distributions import choice, log_uniform
 
-# RegNet paper (Radosavovic et al. 2020, "Designing Network Design Spaces", arXiv:2003.13678), Table 1:
-# step -> (dims, size as printed)
-PAPER_TABLE_1 = {"a": (16, 1.8e18), "b": (13, 6.8e16), "c": (10, 3.2e14), "d": (10, 1.3e13),
-                 "e": (10, 5.5e11)}
-# The sampling grid of the paper's Sec. 3.1, counted by hand: depth 1..16 (16 values), width 8..1024 in steps
-# of 8 (128), bottleneck ratio {1, 2, 4} (3), group width {1, 2, 4, 8, 16, 32} (6); four stages.
+# RegNet paper (Radosavovic et al. 2020, "Designing Network Design Spaces", arXiv:2003.13678),
+# Table 1: step -> (dims, size as printed)
+PAPER_TABLE_1 = {
+    "a": (16, 1.8e18),
+    "b": (13, 6.8e16),
+    "c": (10, 3.2e14),
+    "d": (10, 1.3e13),
+    "e": (10, 5.5e11),
+}
+# The sampling grid of the paper's Sec. 3.1, counted by hand: depth 1..16 (16 values), width 8..1024
+# in steps of 8 (128), bottleneck ratio {1, 2, 4} (3), group width {1, 2, 4, 8, 16, 32} (6);
+# four stages.
 D, W, B, G = 16, 128, 3, 6
 HAND_SIZE = {
-    "a": (D * W * B * G) ** 4,                           # every parameter per stage
-    "b": (D * W) ** 4 * B * G**4,                         # one shared b
-    "c": (D * W) ** 4 * B * G,                            # one shared b and g
-    "d": D**4 * math.comb(W + 3, 4) * B * G,              # non-decreasing widths: multisets of 4 of the 128
+    "a": (D * W * B * G) ** 4,  # every parameter per stage
+    "b": (D * W) ** 4 * B * G**4,  # one shared b
+    "c": (D * W) ** 4 * B * G,  # one shared b and g
+    "d": D**4 * math.comb(W + 3, 4) * B * G,  # non-decreasing widths: multisets of 4 of the 128
     "e": math.comb(D + 3, 4) * math.comb(W + 3, 4) * B * G,  # and non-decreasing depths
 }
-# The paper approximates an ordered space as the unordered one over 4! per ordered parameter (D: widths,
-# E: widths and depths), which is how it prints 1.3e13 and 5.5e11 (the exact counts are 1.4e13 and 8.2e11).
-PAPER_ESTIMATE = {"a": HAND_SIZE["a"], "b": HAND_SIZE["b"], "c": HAND_SIZE["c"],
-                  "d": HAND_SIZE["c"] / math.factorial(4), "e": HAND_SIZE["c"] / math.factorial(4) ** 2}
+# The paper approximates an ordered space as the unordered one over 4! per ordered parameter (D:
+# widths, E: widths and depths), which is how it prints 1.3e13 and 5.5e11 (the exact counts are
+# 1.4e13 and 8.2e11).
+PAPER_ESTIMATE = {
+    "a": HAND_SIZE["a"],
+    "b": HAND_SIZE["b"],
+    "c": HAND_SIZE["c"],
+    "d": HAND_SIZE["c"] / math.factorial(4),
+    "e": HAND_SIZE["c"] / math.factorial(4) ** 2,
+}
 
 
 @pytest.mark.parametrize("letter", ["x", "y"])
 @pytest.mark.parametrize("step", sorted(PAPER_TABLE_1))
 def test_dims_and_sizes_match_paper_table_1(letter, step):
-    """size() is the hand count of the grid and dims the count of free parameters (4 per stage, less the shared
-    ones); the paper's printed sizes follow from the hand counts, and the paper_size a space reports (in
-    `nas spaces`) is that rounding, not a copy. Mutation checked: widths up to 1016 instead of 1024
-    (spaces/space.py WIDTH), which AnyNetX_A's rounded size alone let pass; also guarded: a constraint not
-    counted in size(), a wrong paper_size."""
+    """size() is the hand count of the grid and dims the count of free parameters (4 per stage, less
+    the shared ones); the paper's printed sizes follow from the hand counts, and the paper_size a
+    space reports (in `nas spaces`) is that rounding, not a copy. Mutation checked: widths up to
+    1016 instead of 1024 (spaces/space.py WIDTH), which AnyNetX_A's rounded size alone let pass;
+    also guarded: a constraint not counted in size(), a wrong paper_size."""
     space = get_space(f"anynet{letter}_{step}")
     dims, paper = PAPER_TABLE_1[step]
     assert space.dims == dims
@@ -49,11 +61,12 @@ def test_dims_and_sizes_match_paper_table_1(letter, step):
 
 
 def test_regnet_space_dims():
-    """RegNet's six free parameters (d, w0, wa, wm, g, b: RegNet paper Sec. 3.3) are the ones the space samples;
-    RegNetY is RegNetX with SE whose width is 1/4 of each block's *input* width in the built network (pycls
-    `pycls/models/anynet.py`: `w_se = int(round(w_in * se_r))`, se_r = 0.25), RegNetX has no SE. Mutation
-    checked: the SE width taken from the block's output width (spaces/blocks.py); also guarded: a sampled
-    parameter more or less than dims says, another se_ratio."""
+    """RegNet's six free parameters (d, w0, wa, wm, g, b: RegNet paper Sec. 3.3) are the ones the
+    space samples; RegNetY is RegNetX with SE whose width is 1/4 of each block's *input* width in
+    the built network (pycls `pycls/models/anynet.py`: `w_se = int(round(w_in * se_r))`,
+    se_r = 0.25), RegNetX has no SE. Mutation checked: the SE width taken from the block's output
+    width (spaces/blocks.py); also guarded: a sampled parameter more or less than dims says,
+    another se_ratio."""
     assert get_space("regnetx").dims == len(get_space("regnetx").parameters()) == 6
     for name, se in (("regnetx", False), ("regnety", True)):
         cfg = get_config(sample(get_space(name), 1, seed=0).records[0])
@@ -61,18 +74,36 @@ def test_regnet_space_dims():
         assert len(blocks) == sum(s.depth for s in cfg.stages)
         for blk in blocks:
             w_in = blk.a[0].in_channels
-            assert (blk.se.reduce.out_channels == w_in // 4 and w_in % 4 == 0) if se else blk.se is None
+            assert (
+                (blk.se.reduce.out_channels == w_in // 4 and w_in % 4 == 0)
+                if se
+                else blk.se is None
+            )
 
 
 def tiny_space(**constraints) -> AnyNetSpace:
-    return AnyNetSpace("tiny", "test", num_stages=3, depth=choice((1, 2, 3)), width=choice((8, 16)),
-                       bottleneck=choice((1, 2)), group_width=choice((1, 2)), **constraints)
+    return AnyNetSpace(
+        "tiny",
+        "test",
+        num_stages=3,
+        depth=choice((1, 2, 3)),
+        width=choice((8, 16)),
+        bottleneck=choice((1, 2)),
+        group_width=choice((1, 2)),
+        **constraints,
+    )
 
 
-@pytest.mark.parametrize("constraints", [
-    {}, {"shared_bottleneck": True}, {"shared_bottleneck": True, "shared_group_width": True},
-    {"increasing_widths": True}, {"increasing_widths": True, "increasing_depths": True},
-])
+@pytest.mark.parametrize(
+    "constraints",
+    [
+        {},
+        {"shared_bottleneck": True},
+        {"shared_bottleneck": True, "shared_group_width": True},
+        {"increasing_widths": True},
+        {"increasing_widths": True, "increasing_depths": True},
+    ],
+)
 def test_size_equals_brute_force_count(constraints):
     space = tiny_space(**constraints)
     count = 0
@@ -106,7 +137,9 @@ def test_nondecreasing_sampler_is_the_exact_conditional_distribution():
     assert tv < 0.02
 
 
-@pytest.mark.parametrize("name", sorted(n for n, s in SPACES.items() if isinstance(s, AnyNetSpace | RegNetSpace)))
+@pytest.mark.parametrize(
+    "name", sorted(n for n, s in SPACES.items() if isinstance(s, AnyNetSpace | RegNetSpace))
+)
 def test_draws_respect_constraints_and_ranges(name):
     space = SPACES[name]
     batch = space.draw(np.random.default_rng(0), 4096)
@@ -118,7 +151,9 @@ def test_draws_respect_constraints_and_ranges(name):
         assert batch.depth.max() <= 16 and np.isin(batch.bottleneck, (1, 2, 4)).all()
         if space.shared_bottleneck:
             assert np.all(batch.bottleneck == batch.bottleneck[:, :1])
-        if space.shared_group_width:  # shared before compatibility: g_i = g, or w_b_i where w_b_i < g
+        if (
+            space.shared_group_width
+        ):  # shared before compatibility: g_i = g, or w_b_i where w_b_i < g
             g = batch.group_width.max(axis=1, keepdims=True)
             assert np.all((batch.group_width == g) | (batch.group_width == w_b))
         if space.increasing_widths:
@@ -139,8 +174,9 @@ def test_regnet_candidates_reproduce_their_parameters():
     for i in range(0, len(batch), 37):
         cfg = batch.config(i)
         p = cfg.extra["regnet"]
-        again = RegNetParams(p["d"], p["w0"], p["wa"], p["wm"], int(batch.group_width[i, -1]),
-                             se_ratio=0.25).to_anynet()
+        again = RegNetParams(
+            p["d"], p["w0"], p["wa"], p["wm"], int(batch.group_width[i, -1]), se_ratio=0.25
+        ).to_anynet()
         assert [s.depth for s in again.stages] == [s.depth for s in cfg.stages]
         assert [s.width for s in again.stages] == [s.width for s in cfg.stages]
 

@@ -30,29 +30,56 @@ def test_every_path_the_tour_names_exists_or_an_earlier_line_makes_it():
         for i, word in enumerate(words):
             if i and words[i - 1] in OUTPUT_FLAGS:
                 made.add(word)
-            elif "://" not in word and (PATHLIKE.search(word) or word.startswith(("results/", "examples/"))):
+            elif "://" not in word and (
+                PATHLIKE.search(word) or word.startswith(("results/", "examples/"))
+            ):
                 named.append(word)
-                assert word in made or (ROOT / word).exists(), f"the README's tour names {word}, which is not there"
+                assert word in made or (ROOT / word).exists(), (
+                    f"the README's tour names {word}, which is not there"
+                )
     assert "examples/my_config.yaml" in named and "results/example_anynetx_a.csv" in named
 
 
 def test_the_tour_runs_the_notebook_with_what_install_sh_installs():
     (line,) = [w for w in tour_lines() if any(x.endswith(".ipynb") for x in w)]
     assert line[0] == ".venv/bin/jupyter" and line[1] == "execute"
-    assert shutil.which("jupyter-execute", path=str(Path(sys.executable).parent)), "nbclient's jupyter-execute"
+    assert shutil.which("jupyter-execute", path=str(Path(sys.executable).parent)), (
+        "nbclient's jupyter-execute"
+    )
 
 
 def test_the_example_config_loads(capsys):
-    assert main(["complexity", str(ROOT / "examples/my_config.yaml"), "--resolution", "32", "--in-channels", "1",
-                 "--num-classes", "10", "--stem", "small"]) == 0
+    assert (
+        main(
+            [
+                "complexity",
+                str(ROOT / "examples/my_config.yaml"),
+                "--resolution",
+                "32",
+                "--in-channels",
+                "1",
+                "--num-classes",
+                "10",
+                "--stem",
+                "small",
+            ]
+        )
+        == 0
+    )
     assert "params" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("argv, start", [
-    (["sample"], "nas sample: error: the following arguments are required: --space"),
-    (["sample", "--space", "anynetx_e", "-n", "x"], "nas sample: error: argument -n: 'x' is not an integer"),
-    (["nonsense"], "nas: error: argument COMMAND: invalid choice: 'nonsense'"),
-])
+@pytest.mark.parametrize(
+    "argv, start",
+    [
+        (["sample"], "nas sample: error: the following arguments are required: --space"),
+        (
+            ["sample", "--space", "anynetx_e", "-n", "x"],
+            "nas sample: error: argument -n: 'x' is not an integer",
+        ),
+        (["nonsense"], "nas: error: argument COMMAND: invalid choice: 'nonsense'"),
+    ],
+)
 def test_usage_errors_are_one_line_with_where_the_help_is(capsys, argv, start):
     with pytest.raises(SystemExit) as e:
         main(argv)
@@ -73,9 +100,25 @@ def test_top_level_help_lists_each_command_once(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
     out = capsys.readouterr().out
-    for command in ("spaces", "complexity", "train", "sample", "search", "export", "status", "studies", "best",
-                    "export-model", "analyze", "zoo", "scale", "fit-regnet"):
-        assert len(re.findall(rf"^ {{2,4}}{re.escape(command)}(\s|$)", out, flags=re.M)) == 1, command
+    for command in (
+        "spaces",
+        "complexity",
+        "train",
+        "sample",
+        "search",
+        "export",
+        "status",
+        "studies",
+        "best",
+        "export-model",
+        "analyze",
+        "zoo",
+        "scale",
+        "fit-regnet",
+    ):
+        assert len(re.findall(rf"^ {{2,4}}{re.escape(command)}(\s|$)", out, flags=re.M)) == 1, (
+            command
+        )
 
 
 def test_version(capsys):

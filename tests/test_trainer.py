@@ -12,9 +12,14 @@ from nas.trainer import DeviceData, Schedule, TrainingFailed, adapt_config, trai
 from spaces import complexity, get_config
 
 TINY = Schedule(epochs=4, batch_size=64, lr=0.2, train_size=512, test_size=256)
-SMALL_NET = {"block": "X", "stem_width": 16, "stages": [
-    {"depth": 1, "width": 16, "stride": 1, "bottleneck": 1, "group_width": 8},
-    {"depth": 1, "width": 32, "stride": 2, "bottleneck": 1, "group_width": 8}]}
+SMALL_NET = {
+    "block": "X",
+    "stem_width": 16,
+    "stages": [
+        {"depth": 1, "width": 16, "stride": 1, "bottleneck": 1, "group_width": 8},
+        {"depth": 1, "width": 32, "stride": 2, "bottleneck": 1, "group_width": 8},
+    ],
+}
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +33,8 @@ def test_learns_and_reports_every_field(synthetic):
     assert result.history[-1] < result.history[0]
     assert result.steps == 4 * (512 // 64) and result.epochs == 4
     assert result.train_seconds > 0 and result.images_per_second > 0
-    assert result.latency_ms_b1 > 0 and result.latency_ms_b64 > 0  # measured times: no order between them asserted
+    # measured times: no order between them asserted
+    assert result.latency_ms_b1 > 0 and result.latency_ms_b64 > 0
     cx = complexity(adapt_config(get_config(SMALL_NET), synthetic), 28)
     assert (result.params, result.flops, result.acts) == (cx.params, cx.flops, cx.acts)
     assert result.device == "cpu"
@@ -44,8 +50,13 @@ def test_same_seed_same_result(synthetic):
 
 def test_divergence_is_reported(synthetic):
     with pytest.raises(TrainingFailed) as err:
-        train(get_config(SMALL_NET), synthetic, Schedule(epochs=1, batch_size=64, lr=1e8, train_size=256,
-                                                         test_size=64), device="cpu", measure_latency=False)
+        train(
+            get_config(SMALL_NET),
+            synthetic,
+            Schedule(epochs=1, batch_size=64, lr=1e8, train_size=256, test_size=64),
+            device="cpu",
+            measure_latency=False,
+        )
     assert err.value.reason == "diverged" and "lower --lr" in str(err.value)
 
 
@@ -56,17 +67,25 @@ def test_adapted_config_uses_small_stem_and_dataset_shape(synthetic):
 
 def test_on_device_crops_are_shifted_windows_and_flips_mirror():
     x = torch.arange(2 * 1 * 6 * 6, dtype=torch.uint8).view(2, 1, 6, 6)
-    data = DeviceData(x, torch.zeros(2, dtype=torch.long), (0.5,), (0.5,), torch.device("cpu"), pad=2)
+    data = DeviceData(
+        x, torch.zeros(2, dtype=torch.long), (0.5,), (0.5,), torch.device("cpu"), pad=2
+    )
     gen = torch.Generator().manual_seed(0)
     for _ in range(20):
         crops = data.crop_flip(torch.tensor([0, 1]), flip=True, gen=gen)
         for i in range(2):
-            windows = [data.x[i, :, oy:oy + 6, ox:ox + 6] for oy in range(5) for ox in range(5)]
-            assert any(torch.equal(crops[i], w) or torch.equal(crops[i], w.flip(2)) for w in windows)
+            windows = [data.x[i, :, oy : oy + 6, ox : ox + 6] for oy in range(5) for ox in range(5)]
+            assert any(
+                torch.equal(crops[i], w) or torch.equal(crops[i], w.flip(2)) for w in windows
+            )
 
 
 def test_bad_schedule_values():
-    for kwargs, message in (({"epochs": 0}, "epochs"), ({"lr": -1}, "lr"), ({"train_size": 0}, "train_size")):
+    for kwargs, message in (
+        ({"epochs": 0}, "epochs"),
+        ({"lr": -1}, "lr"),
+        ({"train_size": 0}, "train_size"),
+    ):
         with pytest.raises(ValueError, match=message):
             Schedule(**kwargs)
     assert math.isclose(Schedule(batch_size=256, lr=0.05).scaled_lr, 0.1)
@@ -79,8 +98,25 @@ def test_nas_train_json(capsys, tmp_path):
 
     cfg = tmp_path / "net.json"
     cfg.write_text(json.dumps(SMALL_NET))
-    code = main(["train", str(cfg), "--dataset", "synthetic:512", "--epochs", "1", "--batch-size", "64",
-                 "--train-size", "256", "--test-size", "64", "--device", "cpu", "--json"])
+    code = main(
+        [
+            "train",
+            str(cfg),
+            "--dataset",
+            "synthetic:512",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "64",
+            "--train-size",
+            "256",
+            "--test-size",
+            "64",
+            "--device",
+            "cpu",
+            "--json",
+        ]
+    )
     out = json.loads(capsys.readouterr().out)
     assert code == 0
     for key in ("error", "params", "flops", "train_seconds", "images_per_second", "latency_ms_b1"):

@@ -3,8 +3,8 @@
 Mutations guarded against (checked by breaking the code on purpose):
 - precise_bn replaced by a no-op, or leaving BN momentum at a constant: test_precise_bn_*
 - crop_flip replaced by "centre crop, never flip": test_crop_flip_*
-- the lr not following warm-up + cosine per step (e.g. stuck at its peak, or at zero): test_lr_*, and
-  test_learns_on_real_data (a stuck-at-zero lr cannot learn)
+- the lr not following warm-up + cosine per step (e.g. stuck at its peak, or at zero): test_lr_*,
+  and test_learns_on_real_data (a stuck-at-zero lr cannot learn)
 - weight decay on BN parameters and biases: test_weight_decay_*
 - labels out of step with images: test_learns_on_real_data
 - the OOM path: a real allocation failure under a memory limit (test_out_of_memory_*)
@@ -29,9 +29,14 @@ from nas.schedule import Schedule
 from nas.trainer import DeviceData, TrainingFailed, parameter_groups, precise_bn, train
 from spaces import build_model, get_config
 
-NET = {"block": "R", "stem_width": 16, "stages": [
-    {"depth": 1, "width": 32, "stride": 2, "bottleneck": 1, "group_width": 32},
-    {"depth": 1, "width": 64, "stride": 2, "bottleneck": 1, "group_width": 64}]}
+NET = {
+    "block": "R",
+    "stem_width": 16,
+    "stages": [
+        {"depth": 1, "width": 32, "stride": 2, "bottleneck": 1, "group_width": 32},
+        {"depth": 1, "width": 64, "stride": 2, "bottleneck": 1, "group_width": 64},
+    ],
+}
 
 
 def test_precise_bn_is_the_plain_average_of_batch_statistics_and_restores_momentum():
@@ -40,11 +45,22 @@ def test_precise_bn_is_the_plain_average_of_batch_statistics_and_restores_moment
     data = DeviceData(x, torch.zeros(64, dtype=torch.long), (0.5,), (0.25,), torch.device("cpu"))
     bn = nn.BatchNorm2d(1, momentum=0.3)
     bn.running_mean.fill_(7.0)
-    precise_bn(nn.Sequential(bn), data, batch_size=16, bf16=False, memory_format=torch.contiguous_format,
-               batches=3)
-    batches = [data.normalize(x[i * 16:(i + 1) * 16]) for i in range(3)]  # the first 3 batches, plain average
-    assert bn.running_mean.item() == pytest.approx(sum(b.mean().item() for b in batches) / 3, rel=1e-5)
-    assert bn.running_var.item() == pytest.approx(sum(b.var().item() for b in batches) / 3, rel=1e-4)
+    precise_bn(
+        nn.Sequential(bn),
+        data,
+        batch_size=16,
+        bf16=False,
+        memory_format=torch.contiguous_format,
+        batches=3,
+    )
+    # the first 3 batches, plain average
+    batches = [data.normalize(x[i * 16 : (i + 1) * 16]) for i in range(3)]
+    assert bn.running_mean.item() == pytest.approx(
+        sum(b.mean().item() for b in batches) / 3, rel=1e-5
+    )
+    assert bn.running_var.item() == pytest.approx(
+        sum(b.var().item() for b in batches) / 3, rel=1e-4
+    )
     assert bn.momentum == 0.3  # restored, not reset to a constant
 
 
@@ -52,14 +68,21 @@ def test_crop_flip_crops_at_every_offset_and_flips_half():
     torch.manual_seed(1)
     n, size, pad = 2000, 8, 4
     x = torch.randint(1, 256, (n, 1, size, size), dtype=torch.uint8)
-    data = DeviceData(x, torch.zeros(n, dtype=torch.long), (0.5,), (0.25,), torch.device("cpu"), pad=pad)
+    data = DeviceData(
+        x, torch.zeros(n, dtype=torch.long), (0.5,), (0.25,), torch.device("cpu"), pad=pad
+    )
     idx = torch.arange(n)
     out = data.crop_flip(idx, flip=True, gen=torch.Generator().manual_seed(0))
     padded = nn.functional.pad(x, (pad,) * 4)
     seen, flips = set(), 0
     for i in range(n):
-        match = [(oy, ox, f) for oy in range(2 * pad + 1) for ox in range(2 * pad + 1) for f in (False, True)
-                 if torch.equal(out[i], crop(padded[i], oy, ox, size, f))]
+        match = [
+            (oy, ox, f)
+            for oy in range(2 * pad + 1)
+            for ox in range(2 * pad + 1)
+            for f in (False, True)
+            if torch.equal(out[i], crop(padded[i], oy, ox, size, f))
+        ]
         assert match, "an output that is no crop (or flipped crop) of its padded image"
         seen.add(match[0][:2])
         flips += match[0][2]
@@ -67,12 +90,15 @@ def test_crop_flip_crops_at_every_offset_and_flips_half():
     assert 0.45 < flips / n < 0.55
     plain = data.crop_flip(idx, flip=False, gen=torch.Generator().manual_seed(0))
     for i in range(200):  # without flips, every output is an unflipped crop
-        assert any(torch.equal(plain[i], crop(padded[i], oy, ox, size, False))
-                   for oy in range(2 * pad + 1) for ox in range(2 * pad + 1))
+        assert any(
+            torch.equal(plain[i], crop(padded[i], oy, ox, size, False))
+            for oy in range(2 * pad + 1)
+            for ox in range(2 * pad + 1)
+        )
 
 
 def crop(img: torch.Tensor, oy: int, ox: int, size: int, flip: bool) -> torch.Tensor:
-    c = img[:, oy:oy + size, ox:ox + size]
+    c = img[:, oy : oy + size, ox : ox + size]
     return c.flip(2) if flip else c
 
 
@@ -96,37 +122,51 @@ def test_lr_follows_warm_up_and_cosine_at_every_step(synthetic, monkeypatch):
     total = result.steps
     assert total == 20 and len(seen) == total
     assert seen == pytest.approx([schedule.lr_at(i, total) for i in range(total)])
-    assert seen[0] == pytest.approx(0.01) and max(seen) == pytest.approx(0.1)  # lr/10 -> peak (0.4 * 32/128)
+    # lr/10 -> peak (0.4 * 32/128)
+    assert seen[0] == pytest.approx(0.01) and max(seen) == pytest.approx(0.1)
 
 
 def test_weight_decay_only_on_conv_and_linear_weights(synthetic, monkeypatch):
     model = build_model(get_config(NET).for_input(1, 10, small=True))
     decay, no_decay = parameter_groups(model, 5e-5)
     assert decay["weight_decay"] == 5e-5 and no_decay["weight_decay"] == 0.0
-    bn_and_bias = {id(p) for m in model.modules() if isinstance(m, nn.BatchNorm2d | nn.Linear | nn.Conv2d)
-                   for name, p in m.named_parameters(recurse=False)
-                   if isinstance(m, nn.BatchNorm2d) or name == "bias"}
+    bn_and_bias = {
+        id(p)
+        for m in model.modules()
+        if isinstance(m, nn.BatchNorm2d | nn.Linear | nn.Conv2d)
+        for name, p in m.named_parameters(recurse=False)
+        if isinstance(m, nn.BatchNorm2d) or name == "bias"
+    }
     assert {id(p) for p in no_decay["params"]} == bn_and_bias
     assert all(p.ndim >= 2 for p in decay["params"])
     assert len(decay["params"]) + len(no_decay["params"]) == len(list(model.parameters()))
     used = []
-    monkeypatch.setattr(trainer, "parameter_groups", lambda m, wd: used.append(wd) or parameter_groups(m, wd))
-    train(get_config(NET), synthetic, Schedule(epochs=1, batch_size=32, train_size=64, test_size=32,
-                                                weight_decay=1e-3), device="cpu", measure_latency=False)
+    monkeypatch.setattr(
+        trainer, "parameter_groups", lambda m, wd: used.append(wd) or parameter_groups(m, wd)
+    )
+    train(
+        get_config(NET),
+        synthetic,
+        Schedule(epochs=1, batch_size=32, train_size=64, test_size=32, weight_decay=1e-3),
+        device="cpu",
+        measure_latency=False,
+    )
     assert used == [1e-3]  # the trainer's optimizer is built from these groups
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_divergence_is_caught_on_cpu(synthetic, precision):
-    schedule = Schedule(epochs=1, batch_size=32, train_size=256, test_size=32, lr=1e8, precision=precision)
+    schedule = Schedule(
+        epochs=1, batch_size=32, train_size=256, test_size=32, lr=1e8, precision=precision
+    )
     with pytest.raises(TrainingFailed) as e:
         train(get_config(NET), synthetic, schedule, device="cpu", measure_latency=False)
     assert e.value.reason == "diverged"
 
 
 def test_out_of_memory_is_a_result_not_a_crash():
-    """A real allocation failure: the address space limited to what the process already uses + 200 MB,
-    then a batch of 512 through RegNetX-200MF (about 2.4 GB of activations)."""
+    """A real allocation failure: the address space limited to what the process already uses
+    + 200 MB, then a batch of 512 through RegNetX-200MF (about 2.4 GB of activations)."""
     script = textwrap.dedent("""
         import resource
         import torch
@@ -139,16 +179,20 @@ def test_out_of_memory_is_a_result_not_a_crash():
         cfg = get_config("regnetx_200mf")
         train(cfg, ds, Schedule(epochs=1, batch_size=8, train_size=16, test_size=16), device="cpu",
               measure_latency=False)
-        size = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmSize")) * 1024
+        size = next(int(l.split()[1]) for l in open("/proc/self/status") \
+if l.startswith("VmSize")) * 1024
         resource.setrlimit(resource.RLIMIT_AS, (size + 200 * 2**20, resource.RLIM_INFINITY))
         try:
-            train(cfg, ds, Schedule(epochs=1, batch_size=512, train_size=512, test_size=16), device="cpu",
+            train(cfg, ds, Schedule(epochs=1, batch_size=512, train_size=512, test_size=16), \
+device="cpu",
                   measure_latency=False)
             print("NO-OOM")
         except TrainingFailed as e:
             print("FAILED", e.reason)
     """)
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=300
+    )
     assert out.stdout.strip().splitlines()[-1] == "FAILED oom", out.stdout + out.stderr[-2000:]
 
 
@@ -158,10 +202,17 @@ def fashion():
 
 
 def test_learns_on_real_data_where_broken_trainers_cannot(fashion, monkeypatch):
-    """Two epochs of 2,000 Fashion-MNIST images: the trainer gets far below chance (0.9); with the lr stuck
-    at zero, or with the labels shuffled against the images, it cannot."""
-    schedule = Schedule(epochs=2, batch_size=64, train_size=2000, test_size=2000, lr=0.4, augment=False,
-                        precision="fp32")
+    """Two epochs of 2,000 Fashion-MNIST images: the trainer gets far below chance (0.9); with the
+    lr stuck at zero, or with the labels shuffled against the images, it cannot."""
+    schedule = Schedule(
+        epochs=2,
+        batch_size=64,
+        train_size=2000,
+        test_size=2000,
+        lr=0.4,
+        augment=False,
+        precision="fp32",
+    )
     good = train(get_config(NET), fashion, schedule, device="cpu", measure_latency=False)
     assert good.error < 0.6 and good.history[-1] < good.history[0] - 0.3
     monkeypatch.setattr(Schedule, "lr_at", lambda self, step, total: 0.0)
@@ -170,7 +221,9 @@ def test_learns_on_real_data_where_broken_trainers_cannot(fashion, monkeypatch):
     assert stuck.error > 0.75
     gen = torch.Generator().manual_seed(0)
     part = fashion.subset(2000, 2000, seed=0)
-    shuffled = dataclasses.replace(part, train_y=part.train_y[torch.randperm(len(part.train_y), generator=gen)])
+    shuffled = dataclasses.replace(
+        part, train_y=part.train_y[torch.randperm(len(part.train_y), generator=gen)]
+    )
     bad = train(get_config(NET), shuffled, schedule, device="cpu", measure_latency=False)
     assert bad.error > 0.75
 
@@ -178,7 +231,13 @@ def test_learns_on_real_data_where_broken_trainers_cannot(fashion, monkeypatch):
 def test_progress_is_reported_about_twenty_times_and_at_the_end(synthetic):
     seen: list[tuple[int, int, float]] = []
     schedule = Schedule(epochs=2, batch_size=8, train_size=400, test_size=32)
-    result = train(get_config(NET), synthetic, schedule, device="cpu", measure_latency=False,
-                   progress=lambda *a: seen.append(a))
+    result = train(
+        get_config(NET),
+        synthetic,
+        schedule,
+        device="cpu",
+        measure_latency=False,
+        progress=lambda *a: seen.append(a),
+    )
     assert result.steps == 100 and [s for s, _, _ in seen] == list(range(5, 101, 5))
     assert all(total == 100 and loss > 0 for _, total, loss in seen)

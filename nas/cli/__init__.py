@@ -1,7 +1,8 @@
-"""The `nas` command line: the parser of every command, and `main`, which runs one and turns the errors of
-ours into one line and an exit status. Each command is a module of this package with its arguments
-(`add_parser`) and its run function; they import the library (spaces, nas, analysis), never the reverse.
-Heavy imports (torch, optuna, pandas) happen inside the commands that need them."""
+"""The `nas` command line: the parser of every command, and `main`, which runs one and turns the
+errors of ours into one line and an exit status. Each command is a module of this package with its
+arguments (`add_parser`) and its run function; they import the library (spaces, nas, analysis),
+never the reverse. Heavy imports (torch, optuna, pandas) happen inside the commands that need
+them."""
 
 from __future__ import annotations
 
@@ -24,18 +25,30 @@ from spaces.errors import NasError
 
 __all__ = ["CliError", "build_parser", "main", "version"]
 
-DESCRIPTION = """\
-Network design spaces: sample, count, train, scale and search networks (AnyNet/RegNet, MBConv, the zoo).
-Run `nas COMMAND --help` for the options of a command."""
+DESCRIPTION = (
+    "Network design spaces: sample, count, train, scale and search networks "
+    "(AnyNet/RegNet, MBConv, the zoo).\n"
+    "Run `nas COMMAND --help` for the options of a command."
+)
 BAND_FLAGS = ("--flops", "--params", "--acts")
-# in the order of `nas --help`: spaces, complexity; train; sample; search; export, status, studies, best;
-# export-model; analyze, fit-regnet; scale; zoo
-ADD_PARSERS = (add_complexity_parsers, add_train_parser, add_sample_parser, add_search_parser, add_studies_parsers,
-               add_export_model_parser, add_analyze_parsers, add_scale_parser, add_zoo_parser)
+# in the order of `nas --help`: spaces, complexity; train; sample; search; export, status, studies,
+# best; export-model; analyze, fit-regnet; scale; zoo
+ADD_PARSERS = (
+    add_complexity_parsers,
+    add_train_parser,
+    add_sample_parser,
+    add_search_parser,
+    add_studies_parsers,
+    add_export_model_parser,
+    add_analyze_parsers,
+    add_scale_parser,
+    add_zoo_parser,
+)
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse whose usage mistakes are one line (the problem and where the help is) and exit status 2."""
+    """argparse whose usage mistakes are one line (the problem and where the help is) and exit
+    status 2."""
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message}; see `{self.prog} --help`\n")
@@ -49,7 +62,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return args.func(args) or 0
-    except NasError as e:  # CliError, SpacesError, OutputError, ... : every error of ours is one line
+    except NasError as e:
+        # CliError, SpacesError, OutputError, ... : every error of ours is one line
         print(f"nas {args.command}: error: {e}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `nas sample ... | head`
@@ -60,12 +74,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def attach_band_values(argv: list[str]) -> list[str]:
-    """`--flops -5M:1G` would read as two options; write it `--flops=-5M:1G` so the band check names the
-    problem (a negative bound) instead of argparse saying "expected one argument"."""
+    """`--flops -5M:1G` would read as two options; write it `--flops=-5M:1G` so the band check names
+    the problem (a negative bound) instead of argparse saying "expected one argument"."""
     out: list[str] = []
     i = 0
     while i < len(argv):
-        if argv[i] in BAND_FLAGS and i + 1 < len(argv) and argv[i + 1].startswith("-") and ":" in argv[i + 1]:
+        if (
+            argv[i] in BAND_FLAGS
+            and i + 1 < len(argv)
+            and argv[i + 1].startswith("-")
+            and ":" in argv[i + 1]
+        ):
             out.append(f"{argv[i]}={argv[i + 1]}")
             i += 2
             continue

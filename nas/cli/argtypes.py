@@ -1,4 +1,5 @@
-"""argparse value types of the `nas` commands: numbers with K/M/G/T suffixes, bands, sizes, devices."""
+"""argparse value types of the `nas` commands: numbers with K/M/G/T suffixes, bands, sizes,
+devices."""
 
 from __future__ import annotations
 
@@ -20,19 +21,26 @@ def band(text: str) -> tuple[float | None, float | None]:
     if text.strip().lower() in ("none", "off", ""):
         return None, None
     if ":" not in text:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a band: write LO:HI, LO: or :HI "
-                                         "(suffixes K, M, G), or none")
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a band: write LO:HI, LO: or :HI (suffixes K, M, G), or none"
+        )
     lo, hi = text.split(":", 1)
     try:
         low, high = (number(lo) if lo.strip() else None), (number(hi) if hi.strip() else None)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: bounds must be numbers like 360M or 4e8") from None
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: bounds must be numbers like 360M or 4e8"
+        ) from None
     if any(x is not None and not math.isfinite(x) for x in (low, high)):
-        raise argparse.ArgumentTypeError(f"{text!r}: bounds must be finite numbers like 360M or 4e8; leave a side "
-                                         "empty for no bound (e.g. 1G:)")
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: bounds must be finite numbers like 360M or 4e8; leave a side "
+            "empty for no bound (e.g. 1G:)"
+        )
     if any(x is not None and x < 0 for x in (low, high)):
-        raise argparse.ArgumentTypeError(f"{text!r}: complexity is never negative; leave the low side empty for "
-                                         "no lower bound (e.g. :1G)")
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: complexity is never negative; leave the low side empty for "
+            "no lower bound (e.g. :1G)"
+        )
     if low is not None and high is not None and low > high:
         raise argparse.ArgumentTypeError(f"{text!r}: the low bound is above the high bound")
     return low, high
@@ -75,10 +83,13 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
 def device(text: str) -> str:
-    """--device: auto, cpu, cuda, cuda:N (N a GPU number) or mps; anything else is refused here, before torch."""
+    """--device: auto, cpu, cuda, cuda:N (N a GPU number) or mps; anything else is refused here,
+    before torch."""
     t = text.strip().lower()
     kind, colon, index = t.partition(":")
     if (t in DEVICES and not colon) or (kind == "cuda" and index.isdigit()):
         return f"cuda:{int(index)}" if colon else t
-    raise argparse.ArgumentTypeError(f"{text!r} is not a device: give auto, cpu, cuda, cuda:N (N a GPU number, "
-                                     "e.g. cuda:1) or mps")
+    raise argparse.ArgumentTypeError(
+        f"{text!r} is not a device: give auto, cpu, cuda, cuda:N (N a GPU number, "
+        "e.g. cuda:1) or mps"
+    )

@@ -1,5 +1,5 @@
-"""`nas zoo`: every named model with reference figures, its exact analytic complexity beside them (the table
-itself: nas.zoo)."""
+"""`nas zoo`: every named model with reference figures, its exact analytic complexity beside them
+(the table itself: nas.zoo)."""
 
 from __future__ import annotations
 
@@ -10,13 +10,18 @@ import json
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Add `zoo` to the `nas` parser."""
     p = sub.add_parser(
-        "zoo", help="the named models with reference figures: analytic params / flops / acts vs reference",
-        description="List every named model that has reference figures (the paper's or the shipping library's "
-        "params and flops): its exact analytic params, flops (multiply-adds) and acts at its native resolution, "
-        "the reference figures, the relative differences and the documented deviations.")
+        "zoo",
+        help="the named models with reference figures: analytic params / flops / acts vs reference",
+        description="List every named model that has reference figures (the paper's or the "
+        "shipping library's params and flops): its exact analytic params, flops (multiply-adds) "
+        "and acts at its native resolution, the reference figures, the relative differences and "
+        "the documented deviations.",
+    )
     p.add_argument("--family", default=None, help="only this family (e.g. resnet, regnet)")
     out = p.add_mutually_exclusive_group()
-    out.add_argument("--markdown", action="store_true", help="print a Markdown table (for the README)")
+    out.add_argument(
+        "--markdown", action="store_true", help="print a Markdown table (for the README)"
+    )
     out.add_argument("--json", action="store_true", help="print a JSON list, one object per model")
     p.set_defaults(func=cmd_zoo)
 

@@ -1,10 +1,11 @@
 """CIFAR-10 / CIFAR-100: the python-pickle batches, found, downloaded, extracted and decoded.
 
-The batches are read either extracted (``cifar-10-batches-py/``, ``cifar-100-python/``) or from the official
-archive (``cifar-10-python.tar.gz``, ``cifar-100-python.tar.gz``), which is extracted on first use next to
-itself, or into the user cache when that folder is read-only, and downloaded from :data:`CIFAR_URLS` when
-missing and allowed.  Only regular files under the batches folder are extracted, and the pickles are read
-by an unpickler that rebuilds numpy arrays and nothing else.  CIFAR-100 uses the 100 fine labels.
+The batches are read either extracted (``cifar-10-batches-py/``, ``cifar-100-python/``) or from the
+official archive (``cifar-10-python.tar.gz``, ``cifar-100-python.tar.gz``), which is extracted on
+first use next to itself, or into the user cache when that folder is read-only, and downloaded from
+:data:`CIFAR_URLS` when missing and allowed.  Only regular files under the batches folder are
+extracted, and the pickles are read by an unpickler that rebuilds numpy arrays and nothing else.
+CIFAR-100 uses the 100 fine labels.
 """
 
 from __future__ import annotations
@@ -81,9 +82,9 @@ def _cifar_complete(folder: Path, layout: _CifarLayout) -> bool:
 
 
 def load_cifar(name: str, data_dir: str | os.PathLike[str] | None, download: bool) -> Dataset:
-    """CIFAR ``name`` (``cifar10`` or ``cifar100``) from the first searched folder that holds its batches or
-    its archive, else downloaded into the user cache (when ``download``); :class:`DatasetError` naming every
-    folder searched and the fix otherwise."""
+    """CIFAR ``name`` (``cifar10`` or ``cifar100``) from the first searched folder that holds its
+    batches or its archive, else downloaded into the user cache (when ``download``);
+    :class:`DatasetError` naming every folder searched and the fix otherwise."""
     layout = _CIFAR[name]
     dirs = search_dirs(name, data_dir)
     cache = user_cache_dir(name)
@@ -129,7 +130,8 @@ def _cifar_batches(folder: Path, layout: _CifarLayout) -> list[Path]:
 
 
 def _extract_cifar(archive: Path, layout: _CifarLayout, cache: Path) -> Path:
-    """Extract ``archive`` next to itself (or into ``cache`` if that fails) and return the batches folder."""
+    """Extract ``archive`` next to itself (or into ``cache`` if that fails) and return the batches
+    folder."""
     targets = [archive.parent]
     if os.path.abspath(cache) != os.path.abspath(archive.parent):
         targets.append(cache)
@@ -142,8 +144,9 @@ def _extract_cifar(archive: Path, layout: _CifarLayout, cache: Path) -> Path:
         final = target / layout.folder
         if final.exists():
             raise DatasetError(
-                f"{final} exists but is incomplete (needs {', '.join((*layout.train, layout.test))}); "
-                f"delete it so that {archive} can be extracted again"
+                f"{final} exists but is incomplete (needs "
+                f"{', '.join((*layout.train, layout.test))}); delete it so that {archive} can be "
+                "extracted again"
             )
         try:
             target.mkdir(parents=True, exist_ok=True)
@@ -163,7 +166,8 @@ def _extract_cifar(archive: Path, layout: _CifarLayout, cache: Path) -> Path:
             try:
                 os.rename(tmp / layout.folder, final)
             except OSError:
-                if not _cifar_complete(final, layout):  # not a concurrent extraction that won the race
+                # not a concurrent extraction that won the race
+                if not _cifar_complete(final, layout):
                     raise
             return final
         except OSError as exc:
@@ -171,8 +175,8 @@ def _extract_cifar(archive: Path, layout: _CifarLayout, cache: Path) -> Path:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     raise DatasetError(
-        f"cannot extract {archive} into {' or '.join(map(str, targets))}: {last_error}; make one of "
-        f"them writable or extract it by hand"
+        f"cannot extract {archive} into {' or '.join(map(str, targets))}: {last_error}; make one "
+        "of them writable or extract it by hand"
     )
 
 
@@ -204,7 +208,8 @@ def _safe_extract(archive: Path, folder: str, dest: Path) -> None:
 
 
 class _CifarUnpickler(pickle.Unpickler):
-    """Unpickler that only rebuilds numpy arrays (CIFAR batches need nothing else): no code execution."""
+    """Unpickler that only rebuilds numpy arrays (CIFAR batches need nothing else): no code
+    execution."""
 
     _ALLOWED = frozenset(
         {
@@ -237,20 +242,30 @@ def _unpickle(path: Path) -> dict[str, Any]:
             obj = _CifarUnpickler(f, encoding="latin1").load()
     except OSError as exc:
         raise DatasetError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    except Exception as exc:  # pickle raises many types (UnpicklingError, EOFError, ValueError, ...)
+    # pickle raises many types (UnpicklingError, EOFError, ValueError, ...)
+    except Exception as exc:
         raise DatasetError(f"cannot unpickle {path} ({type(exc).__name__}: {exc}); {fix}") from exc
     if not isinstance(obj, dict):
         raise DatasetError(f"{path} holds a {type(obj).__name__}, expected a dict; {fix}")
     return {(k.decode("latin1") if isinstance(k, bytes) else str(k)): v for k, v in obj.items()}
 
 
-def _read_cifar_batch(path: Path, label_key: str, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+def _read_cifar_batch(
+    path: Path, label_key: str, num_classes: int
+) -> tuple[np.ndarray, np.ndarray]:
     batch = _unpickle(path)
     fix = "the file is corrupt or not a CIFAR batch, delete it and download/extract it again"
     if "data" not in batch or label_key not in batch:
-        raise DatasetError(f"{path} lacks the 'data' or '{label_key}' entry (has {sorted(batch)}); {fix}")
+        raise DatasetError(
+            f"{path} lacks the 'data' or '{label_key}' entry (has {sorted(batch)}); {fix}"
+        )
     data, labels = batch["data"], batch[label_key]
-    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
+    if (
+        not isinstance(data, np.ndarray)
+        or data.dtype != np.uint8
+        or data.ndim != 2
+        or data.shape[1] != 3072
+    ):
         shape = getattr(data, "shape", None)
         raise DatasetError(
             f"{path}: 'data' is {type(data).__name__} {getattr(data, 'dtype', '')} {shape}, "
@@ -281,8 +296,8 @@ def _cifar_class_names(folder: Path, layout: _CifarLayout) -> tuple[str, ...]:
 
 @functools.lru_cache(maxsize=CACHE_SIZE)
 def decode_cifar(name: str, key: tuple[tuple[str, int, int], ...]) -> Dataset:
-    """Decode (once per ``key``, see :func:`~nas.datasets.locations.file_key`) the training batches of CIFAR
-    ``name`` followed by its test batch."""
+    """Decode (once per ``key``, see :func:`~nas.datasets.locations.file_key`) the training batches
+    of CIFAR ``name`` followed by its test batch."""
     layout = _CIFAR[name]
     paths = [Path(k[0]) for k in key]
     train = [_read_cifar_batch(p, layout.label_key, layout.num_classes) for p in paths[:-1]]
@@ -291,7 +306,13 @@ def decode_cifar(name: str, key: tuple[tuple[str, int, int], ...]) -> Dataset:
     train_y = np.concatenate([b[1] for b in train])
     classes = _cifar_class_names(paths[-1].parent, layout)
     return make_dataset(
-        name, train_x, train_y, test_x, test_y, layout.num_classes, hflip=True, classes=classes,
+        name,
+        train_x,
+        train_y,
+        test_x,
+        test_y,
+        layout.num_classes,
+        hflip=True,
+        classes=classes,
         source=str(paths[-1].parent),
     )
-

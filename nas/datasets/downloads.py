@@ -1,9 +1,10 @@
 """Verified downloads: a file fetched atomically and checked against its published checksum.
 
 :data:`CHECKSUMS` holds the published checksums of the downloadable dataset files by file name;
-:func:`download_file` streams a URL into place, :func:`download_from_mirrors` tries several base URLs in
-turn.  A network failure raises :class:`DownloadError` (a :class:`~nas.datasets.dataset.DatasetError`),
-which the dataset loaders turn into an "offline" message.
+:func:`download_file` streams a URL into place, :func:`download_from_mirrors` tries several base
+URLs in turn.  A network failure raises :class:`DownloadError` (a
+:class:`~nas.datasets.dataset.DatasetError`), which the dataset loaders turn into an "offline"
+message.
 """
 
 from __future__ import annotations
@@ -22,9 +23,9 @@ from nas.datasets.dataset import DatasetError
 
 log = logging.getLogger(__name__)
 
-#: Published checksums of the downloadable files, ``"md5:<hex>"`` or ``"sha256:<hex>"`` by file name.
-#: Only downloads are verified: local copies (e.g. the Debian package, whose ``.gz`` files were
-#: recompressed and so have other checksums) are validated structurally instead.
+#: Published checksums of the downloadable files, ``"md5:<hex>"`` or ``"sha256:<hex>"`` by file
+#: name.  Only downloads are verified: local copies (e.g. the Debian package, whose ``.gz`` files
+#: were recompressed and so have other checksums) are validated structurally instead.
 CHECKSUMS: dict[str, str] = {
     "cifar-10-python.tar.gz": "md5:c58f30108f718f92721af3b95e74349a",
     "cifar-100-python.tar.gz": "md5:eb9058c3a382ffc7106e4002c42a8d85",
@@ -57,14 +58,16 @@ def _parse_checksum(spec: str) -> tuple[str, str]:
 def download_file(
     url: str, dest: str | os.PathLike[str], checksum: str | None = None, timeout: float = 60.0
 ) -> Path:
-    """Download ``url`` to ``dest`` atomically, verifying ``checksum`` (``"md5:<hex>"``/``"sha256:<hex>"``).
+    """Download ``url`` to ``dest`` atomically, verifying ``checksum``
+    (``"md5:<hex>"``/``"sha256:<hex>"``).
 
-    The data is streamed into a temporary file next to ``dest`` that is renamed onto ``dest`` only after the
-    checksum matched; on any failure the temporary file is deleted.  Works with ``file://`` URLs.
+    The data is streamed into a temporary file next to ``dest`` that is renamed onto ``dest`` only
+    after the checksum matched; on any failure the temporary file is deleted.  Works with
+    ``file://`` URLs.
 
     Raises:
-        DatasetError: checksum mismatch or an unwritable destination; a network failure raises a subclass
-            whose message contains the reason.
+        DatasetError: checksum mismatch or an unwritable destination; a network failure raises a
+            subclass whose message contains the reason.
     """
     dest = Path(dest)
     algo, expected = _parse_checksum(checksum) if checksum else ("sha256", None)
@@ -107,7 +110,9 @@ def download_file(
         os.replace(tmp, dest)
     except OSError as exc:  # writing the file failed (disk full, permissions)
         tmp.unlink(missing_ok=True)
-        raise DatasetError(f"cannot write {dest} while downloading {url}: {exc.strerror or exc}") from exc
+        raise DatasetError(
+            f"cannot write {dest} while downloading {url}: {exc.strerror or exc}"
+        ) from exc
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -115,8 +120,9 @@ def download_file(
 
 
 def download_from_mirrors(filename: str, mirrors: Sequence[str], dest: Path) -> None:
-    """Download ``filename`` from the first of ``mirrors`` (base URLs) that has it, verified against its
-    published checksum; :class:`DownloadError` with every mirror's reason when all of them fail."""
+    """Download ``filename`` from the first of ``mirrors`` (base URLs) that has it, verified against
+    its published checksum; :class:`DownloadError` with every mirror's reason when all of them
+    fail."""
     errors = []
     for base in mirrors:
         try:
@@ -125,4 +131,3 @@ def download_from_mirrors(filename: str, mirrors: Sequence[str], dest: Path) -> 
         except DownloadError as exc:
             errors.append(str(exc))
     raise DownloadError("; ".join(errors) or f"no mirror configured for {filename}")
-

@@ -1,10 +1,11 @@
-"""Fashion-MNIST: the four IDX files of unsigned bytes (plain or ``.gz``), found, downloaded and decoded.
+"""Fashion-MNIST: the four IDX files of unsigned bytes (plain or ``.gz``), found, downloaded and
+decoded.
 
 :func:`read_idx` decodes one IDX file (the MNIST family's format) with its header and size checked;
 :func:`load_fashion_mnist` finds ``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``,
 ``t10k-images-idx3-ubyte`` and ``t10k-labels-idx1-ubyte`` in the searched folders
-(:mod:`nas.datasets.locations`), downloads the missing ones from :data:`FASHION_MNIST_MIRRORS` into the user
-cache when allowed, and decodes them once per process (:func:`decode_fashion_mnist`).
+(:mod:`nas.datasets.locations`), downloads the missing ones from :data:`FASHION_MNIST_MIRRORS` into
+the user cache when allowed, and decodes them once per process (:func:`decode_fashion_mnist`).
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ from nas.datasets.downloads import DownloadError, download_from_mirrors
 from nas.datasets.locations import file_key, format_dirs, search_dirs, user_cache_dir
 
 #: Mirrors tried in order for the Fashion-MNIST ``.gz`` files (the file name is appended).
-FASHION_MNIST_MIRRORS: tuple[str, ...] = ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",)
+FASHION_MNIST_MIRRORS: tuple[str, ...] = (
+    "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+)
 
 FASHION_MNIST_FILES = (
     "train-images-idx3-ubyte",
@@ -32,7 +35,8 @@ FASHION_MNIST_FILES = (
     "t10k-labels-idx1-ubyte",
 )
 FASHION_MNIST_CLASSES = (
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
 )  # fmt: skip
 
 
@@ -52,12 +56,15 @@ def _read_maybe_gzip(path: Path) -> bytes:
 
 
 def read_idx(path: str | os.PathLike[str], ndim: int | None = None) -> np.ndarray:
-    """Decode an IDX file of unsigned bytes (plain or gzip) into a uint8 array, validating header and size."""
+    """Decode an IDX file of unsigned bytes (plain or gzip) into a uint8 array, validating header
+    and size."""
     path = Path(path)
     data = _read_maybe_gzip(path)
     fix = "delete it and download it again"
     if len(data) < 4 or data[0] != 0 or data[1] != 0:
-        raise DatasetError(f"{path} is not an IDX file (bad magic number {data[:4].hex() or 'empty'}); {fix}")
+        raise DatasetError(
+            f"{path} is not an IDX file (bad magic number {data[:4].hex() or 'empty'}); {fix}"
+        )
     if data[2] != 0x08:
         raise DatasetError(
             f"{path} holds IDX data type 0x{data[2]:02x}, expected 0x08 (unsigned byte); {fix}"
@@ -65,7 +72,8 @@ def read_idx(path: str | os.PathLike[str], ndim: int | None = None) -> np.ndarra
     nd = data[3]
     if ndim is not None and nd != ndim:
         raise DatasetError(
-            f"{path} has {nd} dimensions, expected {ndim} (images 3, labels 1); wrong or swapped file? {fix}"
+            f"{path} has {nd} dimensions, expected {ndim} (images 3, labels 1); wrong or swapped "
+            f"file? {fix}"
         )
     header = 4 + 4 * nd
     if len(data) < header:
@@ -89,8 +97,9 @@ def _find_idx(folder: Path, stem: str) -> Path | None:
 
 
 def load_fashion_mnist(data_dir: str | os.PathLike[str] | None, download: bool) -> Dataset:
-    """Fashion-MNIST from the first searched folder that holds all four files, else downloaded into the user
-    cache (when ``download``); :class:`DatasetError` naming every folder searched and the fix otherwise."""
+    """Fashion-MNIST from the first searched folder that holds all four files, else downloaded into
+    the user cache (when ``download``); :class:`DatasetError` naming every folder searched and the
+    fix otherwise."""
     dirs = search_dirs("fashion-mnist", data_dir)
     notes: dict[Path, str] = {}
     for d in dirs:
@@ -121,21 +130,24 @@ def load_fashion_mnist(data_dir: str | os.PathLike[str] | None, download: bool) 
             return decode_fashion_mnist(file_key(p for p in downloaded if p is not None))
     urls = " ".join(FASHION_MNIST_MIRRORS[0] + m + ".gz" for m in missing)
     raise DatasetError(
-        f"Fashion-MNIST file {missing[0]}[.gz] not found (missing: {', '.join(missing)}); searched: "
-        f"{searched}; {problem}. Fix: `apt-get install dataset-fashion-mnist` (installs "
-        f"/usr/share/datasets/fashion-mnist), or download {urls} into {cache} (or a folder given as "
-        f"--data-dir / $NAS_DATA)"
+        f"Fashion-MNIST file {missing[0]}[.gz] not found (missing: {', '.join(missing)}); "
+        f"searched: {searched}; {problem}. Fix: `apt-get install dataset-fashion-mnist` (installs "
+        f"/usr/share/datasets/fashion-mnist), or download {urls} into {cache} (or a folder given "
+        "as --data-dir / $NAS_DATA)"
     )
 
 
 @functools.lru_cache(maxsize=CACHE_SIZE)
 def decode_fashion_mnist(key: tuple[tuple[str, int, int], ...]) -> Dataset:
-    """Decode (once per ``key``, see :func:`~nas.datasets.locations.file_key`) the train images, train labels,
-    test images and test labels files, in that order."""
+    """Decode (once per ``key``, see :func:`~nas.datasets.locations.file_key`) the train images,
+    train labels, test images and test labels files, in that order."""
     tr_img, tr_lab, te_img, te_lab = (Path(k[0]) for k in key)
     train_x, test_x = read_idx(tr_img, 3), read_idx(te_img, 3)
     train_y, test_y = read_idx(tr_lab, 1), read_idx(te_lab, 1)
-    for imgs, labs, ip, lp in ((train_x, train_y, tr_img, tr_lab), (test_x, test_y, te_img, te_lab)):
+    for imgs, labs, ip, lp in (
+        (train_x, train_y, tr_img, tr_lab),
+        (test_x, test_y, te_img, te_lab),
+    ):
         if imgs.shape[0] != labs.shape[0]:
             raise DatasetError(
                 f"{ip} has {imgs.shape[0]} images but {lp} has {labs.shape[0]} labels; one of "
@@ -143,7 +155,8 @@ def decode_fashion_mnist(key: tuple[tuple[str, int, int], ...]) -> Dataset:
             )
         if labs.size and int(labs.max()) >= 10:
             raise DatasetError(
-                f"{lp} has label {int(labs.max())}, expected 0..9; the file is corrupt, download it again"
+                f"{lp} has label {int(labs.max())}, expected 0..9; the file is corrupt, download "
+                "it again"
             )
     if train_x.shape[1:] != test_x.shape[1:]:
         raise DatasetError(
@@ -161,4 +174,3 @@ def decode_fashion_mnist(key: tuple[tuple[str, int, int], ...]) -> Dataset:
         classes=FASHION_MNIST_CLASSES,
         source=str(tr_img.parent),
     )
-

@@ -1,9 +1,11 @@
-"""Image folders: ``PATH/train/<class>/*`` and ``PATH/test/<class>/*`` (or one folder of classes split 80/20).
+"""Image folders: ``PATH/train/<class>/*`` and ``PATH/test/<class>/*`` (or one folder of classes
+split 80/20).
 
-``imagefolder:PATH`` or ``imagefolder:PATH@SIZE``: ``val/`` (or ``valid/``) is accepted for ``test/``; a single
-folder of class subfolders is split deterministically 80/20 per class.  Images (:data:`IMAGE_EXTENSIONS`) are
-decoded with Pillow and resized to ``SIZE x SIZE`` when a size is given; otherwise all images must have the
-size of the first one.  Grayscale-only folders give one channel, anything else three (RGB, alpha dropped).
+``imagefolder:PATH`` or ``imagefolder:PATH@SIZE``: ``val/`` (or ``valid/``) is accepted for
+``test/``; a single folder of class subfolders is split deterministically 80/20 per class.  Images
+(:data:`IMAGE_EXTENSIONS`) are decoded with Pillow and resized to ``SIZE x SIZE`` when a size is
+given; otherwise all images must have the size of the first one.  Grayscale-only folders give one
+channel, anything else three (RGB, alpha dropped).
 """
 
 from __future__ import annotations
@@ -24,14 +26,16 @@ IMAGE_EXTENSIONS = frozenset(
 
 
 def load_imagefolder(arg: str, data_dir: str | os.PathLike[str] | None) -> Dataset:
-    """The image folder of the spec argument ``arg`` (``PATH`` or ``PATH@SIZE``; a relative ``PATH`` that does
-    not exist is looked up under ``data_dir``), decoded once per set of files (:func:`decode_imagefolder`)."""
+    """The image folder of the spec argument ``arg`` (``PATH`` or ``PATH@SIZE``; a relative ``PATH``
+    that does not exist is looked up under ``data_dir``), decoded once per set of files
+    (:func:`decode_imagefolder`)."""
     path_str, size = arg, None
     head, at, tail = arg.rpartition("@")
     if at and head and (tail.isdigit() or not Path(arg).expanduser().exists()):
         if not tail.isdigit() or int(tail) < 1:
             raise DatasetError(
-                f"imagefolder size suffix '@{tail}' must be a positive integer, e.g. imagefolder:{head}@32"
+                f"imagefolder size suffix '@{tail}' must be a positive integer, e.g. "
+                f"imagefolder:{head}@32"
             )
         path_str, size = head, int(tail)
     root = Path(path_str).expanduser()
@@ -66,7 +70,9 @@ def _class_dirs(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
-def _scan_imagefolder(root: Path) -> tuple[list[tuple[Path, int]], list[tuple[Path, int]], tuple[str, ...]]:
+def _scan_imagefolder(
+    root: Path,
+) -> tuple[list[tuple[Path, int]], list[tuple[Path, int]], tuple[str, ...]]:
     """Return (train items, test items, class names) with items = (file, label)."""
     train_dir = root / "train"
     test_dir = next((root / n for n in ("test", "val", "valid") if (root / n).is_dir()), None)
@@ -78,7 +84,9 @@ def _scan_imagefolder(root: Path) -> tuple[list[tuple[Path, int]], list[tuple[Pa
             )
         classes = [d.name for d in _class_dirs(train_dir)]
         if not classes:
-            raise DatasetError(f"{train_dir} has no class subfolders; expected {train_dir}/<class>/*.png")
+            raise DatasetError(
+                f"{train_dir} has no class subfolders; expected {train_dir}/<class>/*.png"
+            )
         index = {c: i for i, c in enumerate(classes)}
         train = [(p, index[d.name]) for d in _class_dirs(train_dir) for p in _list_images(d)]
         test = []
@@ -89,9 +97,13 @@ def _scan_imagefolder(root: Path) -> tuple[list[tuple[Path, int]], list[tuple[Pa
                 )
             test += [(p, index[d.name]) for p in _list_images(d)]
         if not train:
-            raise DatasetError(f"no images ({', '.join(sorted(IMAGE_EXTENSIONS))}) found under {train_dir}")
+            raise DatasetError(
+                f"no images ({', '.join(sorted(IMAGE_EXTENSIONS))}) found under {train_dir}"
+            )
         if not test:
-            raise DatasetError(f"no images ({', '.join(sorted(IMAGE_EXTENSIONS))}) found under {test_dir}")
+            raise DatasetError(
+                f"no images ({', '.join(sorted(IMAGE_EXTENSIONS))}) found under {test_dir}"
+            )
         return train, test, tuple(classes)
 
     class_dirs = _class_dirs(root)
@@ -120,10 +132,13 @@ def _scan_imagefolder(root: Path) -> tuple[list[tuple[Path, int]], list[tuple[Pa
 
 @functools.lru_cache(maxsize=CACHE_SIZE)
 def decode_imagefolder(
-    root: str, size: int | None, classes: tuple[str, ...], key: tuple[tuple[str, int, int, int, str], ...]
+    root: str,
+    size: int | None,
+    classes: tuple[str, ...],
+    key: tuple[tuple[str, int, int, int, str], ...],
 ) -> Dataset:
-    """Decode (once per ``key``: file, size, mtime, label and split of every image) the images under ``root``,
-    resized to ``size`` when given."""
+    """Decode (once per ``key``: file, size, mtime, label and split of every image) the images under
+    ``root``, resized to ``size`` when given."""
     try:
         from PIL import Image
     except ImportError as exc:  # pragma: no cover - Pillow is installed with matplotlib
@@ -154,9 +169,11 @@ def decode_imagefolder(
                 arr = np.asarray(img, dtype=np.uint8)
         except DatasetError:
             raise
-        except Exception as exc:  # Pillow raises many types for damaged files (OSError, SyntaxError, ...)
+        # Pillow raises many types for damaged files (OSError, SyntaxError, ...)
+        except Exception as exc:
             raise DatasetError(
-                f"cannot decode image {path_str} ({type(exc).__name__}: {exc}); delete or replace it"
+                f"cannot decode image {path_str} ({type(exc).__name__}: {exc}); "
+                "delete or replace it"
             ) from exc
         arrays[split].append(arr)
         labels[split].append(label)

@@ -1,4 +1,5 @@
-"""The entry point: a dataset spec (``fashion-mnist``, ``cifar10``, ``imagefolder:PATH@32``, ...) to a dataset.
+"""The entry point: a dataset spec (``fashion-mnist``, ``cifar10``, ``imagefolder:PATH@32``, ...) to
+a dataset.
 
 :func:`load_dataset` parses the spec (:data:`SPEC_HELP`) and hands it to the module of its format;
 :func:`clear_cache` forgets every dataset decoded in this process.
@@ -21,17 +22,20 @@ SPEC_HELP = (
 )
 
 
-def load_dataset(spec: str, data_dir: str | os.PathLike[str] | None = None, download: bool = True) -> Dataset:
+def load_dataset(
+    spec: str, data_dir: str | os.PathLike[str] | None = None, download: bool = True
+) -> Dataset:
     """Load (decoding once per process) the dataset described by ``spec``; see :mod:`nas.datasets`.
 
     Args:
-        spec: ``fashion-mnist``, ``cifar10``, ``cifar100``, ``imagefolder:PATH[@SIZE]`` or ``synthetic[:N]``.
+        spec: ``fashion-mnist``, ``cifar10``, ``cifar100``, ``imagefolder:PATH[@SIZE]`` or
+            ``synthetic[:N]``.
         data_dir: folder searched first for the dataset files (``--data-dir`` in the CLI).
         download: download missing Fashion-MNIST/CIFAR files into the user cache.
 
     Raises:
-        DatasetError: unknown spec, missing files (with the searched folders and how to get them), failed
-            download or checksum, or corrupt files (naming the file).
+        DatasetError: unknown spec, missing files (with the searched folders and how to get them),
+            failed download or checksum, or corrupt files (naming the file).
     """
     if not isinstance(spec, str) or not spec.strip():
         raise DatasetError(f"empty dataset spec {spec!r}; expected {SPEC_HELP}")
@@ -48,7 +52,9 @@ def load_dataset(spec: str, data_dir: str | os.PathLike[str] | None = None, down
         return load_synthetic(spec, arg if sep else None)
     check_data_dir(data_dir)
     if sep:
-        raise DatasetError(f"dataset {kind!r} takes no ':' argument (got {spec!r}); expected {SPEC_HELP}")
+        raise DatasetError(
+            f"dataset {kind!r} takes no ':' argument (got {spec!r}); expected {SPEC_HELP}"
+        )
     if key in ("fashion-mnist", "fashionmnist", "fmnist"):
         return load_fashion_mnist(data_dir, download)
     if key in ("cifar10", "cifar-10"):

@@ -1,7 +1,8 @@
 """The synthetic dataset: a procedural, deterministic, learnable 10-class set of 1x28x28 images.
 
-``synthetic`` or ``synthetic:N`` gives ``N`` training images (default :data:`SYNTHETIC_DEFAULT_SIZE`) and
-``N // 4`` test images, for tests and smoke runs; see :func:`make_synthetic`.
+``synthetic`` or ``synthetic:N`` gives ``N`` training images (default
+:data:`SYNTHETIC_DEFAULT_SIZE`) and ``N // 4`` test images, for tests and smoke runs; see
+:func:`make_synthetic`.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ SYNTHETIC_DEFAULT_SIZE = 2048
 
 
 def load_synthetic(spec: str, arg: str | None) -> Dataset:
-    """The synthetic dataset of ``spec`` whose ``N`` (the part after ``synthetic:``) is ``arg``, None for the
-    default size."""
+    """The synthetic dataset of ``spec`` whose ``N`` (the part after ``synthetic:``) is ``arg``,
+    None for the default size."""
     if arg is None:
         n = SYNTHETIC_DEFAULT_SIZE
     else:
@@ -34,13 +35,17 @@ def load_synthetic(spec: str, arg: str | None) -> Dataset:
 
 
 @functools.lru_cache(maxsize=CACHE_SIZE)
-def make_synthetic(train_size: int = SYNTHETIC_DEFAULT_SIZE, test_size: int | None = None) -> Dataset:
-    """Deterministic, learnable 10-class 1x28x28 dataset (``test_size`` default: ``max(1, train_size // 4)``).
+def make_synthetic(
+    train_size: int = SYNTHETIC_DEFAULT_SIZE, test_size: int | None = None
+) -> Dataset:
+    """Deterministic, learnable 10-class 1x28x28 dataset (``test_size`` default:
+    ``max(1, train_size // 4)``).
 
-    Each image is one bar (classes 0-4) or a pair of parallel bars (classes 5-9) at one of five orientations
-    (0, 36, 72, 108, 144 degrees), with random jitter in angle, position, width and contrast plus Gaussian
-    pixel noise.  A tiny CNN separates the classes within a few epochs.  Horizontal flips turn 36 into 144
-    degrees (another class), hence ``hflip=False``.  Always generated from the same fixed seed.
+    Each image is one bar (classes 0-4) or a pair of parallel bars (classes 5-9) at one of five
+    orientations (0, 36, 72, 108, 144 degrees), with random jitter in angle, position, width and
+    contrast plus Gaussian pixel noise.  A tiny CNN separates the classes within a few epochs.
+    Horizontal flips turn 36 into 144 degrees (another class), hence ``hflip=False``.  Always
+    generated from the same fixed seed.
     """
     if test_size is None:
         test_size = max(1, train_size // 4)
@@ -73,7 +78,11 @@ def _synthetic_images(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.
     for s in range(0, n, 4096):
         sl = slice(s, min(n, s + 4096))
         sin, cos = np.sin(angle[sl])[:, None, None], np.cos(angle[sl])[:, None, None]
-        d = (xx - cx[sl, None, None]) * sin - (yy - cy[sl, None, None]) * cos - offset[sl, None, None]
+        d = (
+            (xx - cx[sl, None, None]) * sin
+            - (yy - cy[sl, None, None]) * cos
+            - offset[sl, None, None]
+        )
         d = np.where(double[sl, None, None], np.abs(d) - 3.5, d)
         img = contrast[sl, None, None] * np.exp(-((d / width[sl, None, None]) ** 2))
         img += noise_rng.normal(0.0, 0.12, img.shape)

@@ -9,28 +9,52 @@ from torch import nn
 
 
 class TableConvModule(nn.Module):
-    """Output map j reads only input maps table[j]: one grouped conv per distinct fan-in over gathered channels."""
+    """Output map j reads only input maps table[j]: one grouped conv per distinct fan-in over
+    gathered channels."""
 
     order: torch.Tensor  # a buffer (registered in __init__): output position of each gathered map
 
-    def __init__(self, table: tuple[tuple[int, ...], ...], k: int, stride: int, padding: int, bias: str,
-                 out_hw: tuple[int, int]) -> None:
+    def __init__(
+        self,
+        table: tuple[tuple[int, ...], ...],
+        k: int,
+        stride: int,
+        padding: int,
+        bias: str,
+        out_hw: tuple[int, int],
+    ) -> None:
         super().__init__()
         self.convs = nn.ModuleList()
         order: list[int] = []
         for i, size in enumerate(sorted({len(row) for row in table})):
             maps = [j for j, row in enumerate(table) if len(row) == size]
             order += maps
-            self.register_buffer(f"index{i}", torch.tensor([m for j in maps for m in table[j]]), persistent=False)
-            self.convs.append(nn.Conv2d(size * len(maps), len(maps), k, stride, padding, groups=len(maps),
-                                        bias=bias == "map"))
-        self.register_buffer("order", torch.tensor(sorted(range(len(order)), key=order.__getitem__)),
-                             persistent=False)
+            self.register_buffer(
+                f"index{i}", torch.tensor([m for j in maps for m in table[j]]), persistent=False
+            )
+            self.convs.append(
+                nn.Conv2d(
+                    size * len(maps),
+                    len(maps),
+                    k,
+                    stride,
+                    padding,
+                    groups=len(maps),
+                    bias=bias == "map",
+                )
+            )
+        self.register_buffer(
+            "order",
+            torch.tensor(sorted(range(len(order)), key=order.__getitem__)),
+            persistent=False,
+        )
         self.reorder = order != sorted(order)
         self.unit_bias = nn.Parameter(torch.zeros(len(table), *out_hw)) if bias == "unit" else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        outs = [conv(x.index_select(1, getattr(self, f"index{i}"))) for i, conv in enumerate(self.convs)]
+        outs = [
+            conv(x.index_select(1, getattr(self, f"index{i}"))) for i, conv in enumerate(self.convs)
+        ]
         y = outs[0] if len(outs) == 1 else torch.cat(outs, 1)
         if self.reorder:
             y = y.index_select(1, self.order)

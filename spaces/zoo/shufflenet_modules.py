@@ -14,7 +14,7 @@ class ChannelSliceModule(nn.Module):
         self.start, self.stop = start, stop
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x[:, self.start:self.stop]
+        return x[:, self.start : self.stop]
 
     def extra_repr(self) -> str:
         return f"start={self.start}, stop={self.stop}"

@@ -1,14 +1,17 @@
 """A FamilySpace that can also choose structured values (layouts, per-stage tuples) and count each
 config at its own native resolution.
 
-`FamilySpace` draws numeric fields from `Discrete` grids; a block layout such as DenseNet's (6, 12, 24, 16)
-is not a number, so `structured` maps a field to labelled values drawn uniformly:
+`FamilySpace` draws numeric fields from `Discrete` grids; a block layout such as DenseNet's (6, 12,
+24, 16) is not a number, so `structured` maps a field to labelled values drawn uniformly:
 
-    StructuredFamilySpace("densenet", "...", base=DenseNetConfig(), params={"growth_rate": choice((12, 24, 32))},
-                          structured={"block_config": {"121": (6, 12, 24, 16), "169": (6, 12, 32, 32)}})
+    StructuredFamilySpace("densenet", "...", base=DenseNetConfig(),
+                          params={"growth_rate": choice((12, 24, 32))},
+                          structured={"block_config": {"121": (6, 12, 24, 16),
+                                                       "169": (6, 12, 32, 32)}})
 
-`per_config_resolution=True` counts every candidate at its own `native_resolution`, and its record reports
-that one (`record_resolution`; MobileNet's resolution multiplier changes the input size, not the network).
+`per_config_resolution=True` counts every candidate at its own `native_resolution`, and its record
+reports that one (`record_resolution`; MobileNet's resolution multiplier changes the input size, not
+the network).
 """
 
 from __future__ import annotations
@@ -33,14 +36,22 @@ from spaces.netconfig import NetworkConfig
 class NativeResolutionBatch(ConfigBatch):
     """A ConfigBatch whose default cost counts each config at its own native resolution."""
 
-    def cost(self, resolution: Resolution | None = None, in_channels: int | None = None,
-             num_classes: int | None = None, stem: str = "imagenet") -> Cost:
+    def cost(
+        self,
+        resolution: Resolution | None = None,
+        in_channels: int | None = None,
+        num_classes: int | None = None,
+        stem: str = "imagenet",
+    ) -> Cost:
         if resolution is not None:
             return super().cost(resolution, in_channels, num_classes, stem)
         rows = []
         for cfg in self.configs:
-            adapted = cfg.for_input(in_channels or cfg.in_channels, num_classes or cfg.num_classes,
-                                    small=stem == "small")
+            adapted = cfg.for_input(
+                in_channels or cfg.in_channels,
+                num_classes or cfg.num_classes,
+                small=stem == "small",
+            )
             c = adapted.analytic(adapted.native_resolution)
             rows.append((c.params, c.flops, c.acts))
         arr = np.asarray(rows, dtype=np.int64).reshape(-1, 3)
@@ -53,7 +64,8 @@ class NativeResolutionBatch(ConfigBatch):
 
 @dataclass(frozen=True)
 class StructuredFamilySpace(FamilySpace):
-    """FamilySpace plus uniform choices among labelled structured values (see the module docstring)."""
+    """FamilySpace plus uniform choices among labelled structured values (see the module
+    docstring)."""
 
     structured: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     per_config_resolution: bool = False
@@ -63,10 +75,14 @@ class StructuredFamilySpace(FamilySpace):
         names = {f.name for f in dataclasses.fields(self.base)}  # type: ignore[arg-type]
         bad = set(self.structured) - names
         if bad:
-            raise ConfigError(f"space {self.name}: {type(self.base).__name__} has no field(s) {sorted(bad)}")
+            raise ConfigError(
+                f"space {self.name}: {type(self.base).__name__} has no field(s) {sorted(bad)}"
+            )
         empty = [k for k, v in self.structured.items() if not v]
         if empty:
-            raise ConfigError(f"space {self.name}: structured field(s) {empty} have no choices; give at least one")
+            raise ConfigError(
+                f"space {self.name}: structured field(s) {empty} have no choices; give at least one"
+            )
 
     @property
     def dims(self) -> int:
@@ -88,7 +104,9 @@ class StructuredFamilySpace(FamilySpace):
         invalid, example = 0, None
         for i in range(n):
             values = {k: numpy_to_python(v[i]) for k, v in columns.items()}
-            values.update({k: list(self.structured[k].values())[int(j[i])] for k, j in picks.items()})
+            values.update(
+                {k: list(self.structured[k].values())[int(j[i])] for k, j in picks.items()}
+            )
             values.update({k: f(values) for k, f in self.derived.items()})
             try:
                 configs.append(self.base.replace(**values))
@@ -96,7 +114,9 @@ class StructuredFamilySpace(FamilySpace):
                 invalid += 1
                 example = example or str(e)
         batch_type = NativeResolutionBatch if self.per_config_resolution else ConfigBatch
-        return batch_type(configs, self.reference_resolution, invalid=invalid, invalid_example=example)
+        return batch_type(
+            configs, self.reference_resolution, invalid=invalid, invalid_example=example
+        )
 
     def record_resolution(self, cfg: NetworkConfig) -> int:
         """Each config's own native resolution with `per_config_resolution`, else the space's."""
