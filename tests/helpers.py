@@ -40,6 +40,28 @@ TRAIN_FLAGS = [
 ]
 
 
+def stand_in_result(cfg, dataset, error: float, steps: int = 4) -> TrainResult:
+    """What the trainer would return for `cfg` on `dataset`, with the given error: its complexity at
+    the training resolution and fixed figures for everything measured."""
+    cx = complexity(adapt_config(cfg, dataset), dataset.resolution)
+    return TrainResult(
+        error=error,
+        train_loss=1.0,
+        train_seconds=0.01,
+        images_per_second=1e4,
+        latency_ms_b1=0.1,
+        latency_ms_b64=1.0,
+        epochs=1,
+        steps=steps,
+        device="cpu",
+        precision="fp32",
+        params=cx.params,
+        flops=cx.flops,
+        acts=cx.acts,
+        history=[1.0],
+    )
+
+
 def fake_train(cfg, dataset, schedule, seed=0, device="cpu", threads=None):
     """A stand-in for the trainer where only the bookkeeping is under test: the complexity of the
     config at the training resolution, and an error that grows with the last stage's width
@@ -47,45 +69,13 @@ def fake_train(cfg, dataset, schedule, seed=0, device="cpu", threads=None):
 
     A module-level function of an importable module, so it pickles into the spawned workers of
     a sweep."""
-    cx = complexity(adapt_config(cfg, dataset), dataset.resolution)
-    return TrainResult(
-        error=0.5 + cfg.stages[-1].width / 1e4,
-        train_loss=1.0,
-        train_seconds=0.01,
-        images_per_second=1e4,
-        latency_ms_b1=0.1,
-        latency_ms_b64=1.0,
-        epochs=1,
-        steps=4,
-        device="cpu",
-        precision="fp32",
-        params=cx.params,
-        flops=cx.flops,
-        acts=cx.acts,
-        history=[1.0],
-    )
+    return stand_in_result(cfg, dataset, 0.5 + cfg.stages[-1].width / 1e4)
 
 
 def ranked_train(cfg, dataset, schedule, seed=0, device="cpu", threads=None):
     """A stand-in whose error falls with the last stage's width (0.9 - width / 2,000): a known
     ranking for the analysis (`nas analyze`, `nas best`, `nas fit-regnet`) to find."""
-    cx = complexity(adapt_config(cfg, dataset), dataset.resolution)
-    return TrainResult(
-        error=0.9 - cfg.stages[-1].width / 2000,
-        train_loss=1.0,
-        train_seconds=0.01,
-        images_per_second=1e4,
-        latency_ms_b1=0.1,
-        latency_ms_b64=1.0,
-        epochs=1,
-        steps=1,
-        device="cpu",
-        precision="fp32",
-        params=cx.params,
-        flops=cx.flops,
-        acts=cx.acts,
-        history=[1.0],
-    )
+    return stand_in_result(cfg, dataset, 0.9 - cfg.stages[-1].width / 2000, steps=1)
 
 
 def storage_trials(storage, study=f"{SPACE}-s0"):

@@ -169,43 +169,23 @@ def test_cli_grid_dry_run(capsys):
     assert out["points"][0]["resolution"] == 336 and out["points"][2]["depth"] == 32
 
 
-def test_cli_grid_trains_a_resumable_study(tmp_path, capsys):
+def _tiny_grid(tmp_path) -> list[str]:
+    """`nas scale --grid` of a two-stage MBConv net on 64 synthetic images: 3 grid points, the top 2
+    trained again with a second seed (5 trials of a second or so each)."""
     base = mbconv(
         ["mb1_k3_s1_c8_n1_se0.25", "mb3_k3_s2_c16_n1_se0.25"], stem_width=8, head_width=32
     )
     path = tmp_path / "tiny.json"
     path.write_text(json.dumps(base.to_dict()))
-    args = [
-        "scale",
-        "--base",
-        str(path),
-        "--grid",
-        "--step",
-        "0.5",
-        "--tolerance",
-        "0.3",
-        "--top",
-        "2",
-        "--repeats",
-        "2",
-        "--dataset",
-        "synthetic:64",
-        "--epochs",
-        "1",
-        "--train-size",
-        "64",
-        "--test-size",
-        "16",
-        "--batch-size",
-        "32",
-        "--device",
-        "cpu",
-        "--threads",
-        "1",
-        "--storage",
-        str(tmp_path / "s.journal"),
-        "--json",
-    ]
+    flags = (
+        "--grid --step 0.5 --tolerance 0.3 --top 2 --repeats 2 --dataset synthetic:64 --epochs 1 "
+        "--train-size 64 --test-size 16 --batch-size 32 --device cpu --threads 1"
+    )
+    return ["scale", "--base", str(path), *flags.split()]
+
+
+def test_cli_grid_trains_a_resumable_study(tmp_path, capsys):
+    args = [*_tiny_grid(tmp_path), "--storage", str(tmp_path / "s.journal"), "--json"]
     assert main(args) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["study"] == "scale-tiny-grid-s0" and out["points"] == 3 and out["trained"] == 3 + 2
@@ -315,40 +295,7 @@ def test_cli_grid_runs_on_the_trial_lifecycle_with_workers(tmp_path, capsys):
     (same seeds)."""
     import optuna
 
-    base = mbconv(
-        ["mb1_k3_s1_c8_n1_se0.25", "mb3_k3_s2_c16_n1_se0.25"], stem_width=8, head_width=32
-    )
-    path = tmp_path / "tiny.json"
-    path.write_text(json.dumps(base.to_dict()))
-    args = [
-        "scale",
-        "--base",
-        str(path),
-        "--grid",
-        "--step",
-        "0.5",
-        "--tolerance",
-        "0.3",
-        "--top",
-        "2",
-        "--repeats",
-        "2",
-        "--dataset",
-        "synthetic:64",
-        "--epochs",
-        "1",
-        "--train-size",
-        "64",
-        "--test-size",
-        "16",
-        "--batch-size",
-        "32",
-        "--device",
-        "cpu",
-        "--threads",
-        "1",
-        "--json",
-    ]
+    args = [*_tiny_grid(tmp_path), "--json"]
     assert main([*args, "--storage", str(tmp_path / "one.journal")]) == 0
     one = json.loads(capsys.readouterr().out)
     two_store = str(tmp_path / "two.journal")
