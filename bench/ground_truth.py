@@ -9,12 +9,14 @@
 Draws `--per-space` models (sampling seed `--sample-seed`, each space's default band: the RegNet
 paper's 360-400 MF at 224 px) from each of `--spaces`, exactly the first configs that
 `nas sample --space S -n N --seed 0` would train, adapts them to the dataset as `nas sample` does,
-trains each at training seed 0, and the first `--repeat` models of each space again at seed 1 (the
-schedule's reproducibility). Every finished model is appended to `--out` as one JSON line (config,
-reference complexity, schedule, error, times), so the command is resumable: kill it, run it again
-with the same arguments, and it trains only what is missing; nothing finished is repeated or lost. A
-line cut short by a kill is set aside in `OUT.torn` and reported. Rows record their schedule, so one
-file never mixes schedules silently: a run whose schedule differs from the file's refuses to start.
+trains each at training seeds 0..`--seeds`-1 (default 1: seed 0; the truth is the mean error over
+them), and the first `--repeat` models of each space again at the next `--seeds` seeds (the
+reproducibility of that mean; with one seed: seed 1). Every finished model is appended to `--out` as
+one JSON line (config, reference complexity, schedule, error, times), so the command is resumable:
+kill it, run it again with the same arguments, and it trains only what is missing; nothing finished
+is repeated or lost. A line cut short by a kill is set aside in `OUT.torn` and reported. Rows record
+their schedule, so one file never mixes schedules silently: a run whose schedule differs from the
+file's refuses to start.
 """
 
 from __future__ import annotations
@@ -46,16 +48,26 @@ class Task:
     record: dict[str, Any]
 
 
-def tasks(spaces: list[str], per_space: int, sample_seed: int, repeat: int) -> list[Task]:
-    """All runs, ordered so that a partial file is balanced over spaces and holds the seed-1 repeats
-    of the first `repeat` models early."""
+def tasks(
+    spaces: list[str], per_space: int, sample_seed: int, repeat: int, seeds: int = 1
+) -> list[Task]:
+    """All runs: every model at training seeds 0..seeds-1 (the truth is their mean error), and the
+    first `repeat` models of each space also at seeds seeds..2*seeds-1 (the reproducibility of that
+    mean). Ordered so that a partial file is balanced over spaces and holds the seed-0 runs and
+    the seed-1 repeats first (the one-seed study): a file of one seed grows into one of two."""
     records = {s: sample(get_space(s), per_space, seed=sample_seed).records for s in spaces}
     order: list[Task] = []
     for i in range(per_space):
         order += [Task(s, i, 0, records[s][i]) for s in spaces]
         if i == min(repeat, per_space) - 1:
             order += [Task(s, j, 1, records[s][j]) for j in range(repeat) for s in spaces]
-    return order
+    for seed in range(2 * seeds):  # then the truth's other seeds, then the repeats' seeds
+        for i in range(per_space if seed < seeds else min(repeat, per_space)):
+            order += [Task(s, i, seed, records[s][i]) for s in spaces]
+    unique: dict[tuple[str, int, int], Task] = {}
+    for t in order:
+        unique.setdefault((t.space, t.index, t.seed), t)
+    return list(unique.values())
 
 
 def load_rows(path: Path) -> list[dict[str, Any]]:
@@ -147,7 +159,16 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--per-space", type=int, default=16)
     p.add_argument("--sample-seed", type=int, default=0)
     p.add_argument(
-        "--repeat", type=int, default=4, help="models per space trained again at seed 1 (default 4)"
+        "--seeds",
+        type=int,
+        default=1,
+        help="training seeds per model; the truth is their mean (default 1)",
+    )
+    p.add_argument(
+        "--repeat",
+        type=int,
+        default=4,
+        help="models per space trained again at the next --seeds seeds (default 4)",
     )
     p.add_argument(
         "--workers", type=int, default=2, help="processes (default 2), one thread each by default"
@@ -189,7 +210,9 @@ def main(argv: list[str] | None = None) -> None:
     done = {(r["space"], r["index"], r["seed"]) for r in rows}
     todo = [
         t
-        for t in tasks(args.spaces.split(","), args.per_space, args.sample_seed, args.repeat)
+        for t in tasks(
+            args.spaces.split(","), args.per_space, args.sample_seed, args.repeat, args.seeds
+        )
         if (t.space, t.index, t.seed) not in done
     ]
     total = len(done) + len(todo)

@@ -3,13 +3,14 @@
     .venv/bin/python bench/proxy_fidelity.py [--dir results/ground_truth]
                                              [--png results/proxy_fidelity.png]
 
-Reads `ground_truth.jsonl` (bench/ground_truth.py: the trained models; seed 0 is the truth, the
-seed-1 repeats give the schedule's own reproducibility), every `proxy_*.jsonl` in the same folder
-(the same models under a cheaper schedule, written by bench/ground_truth.py --out) and
-`scores.jsonl` if present (training-free scores of the same models). For each proxy: Spearman and
-Kendall against the truth with 95% bootstrap intervals over models, the overlap of the best
-quarters, whether it orders the spaces' mean true errors correctly, and its cost per model. Writes
-`fidelity.csv` beside the inputs and the plot.
+Reads `ground_truth.jsonl` (bench/ground_truth.py: the trained models; the mean over training
+seeds 0..`--truth-seeds`-1 is the truth, the repeats at the next seeds give its own
+reproducibility), every `proxy_*.jsonl` in the same folder (the same models under a cheaper
+schedule, written by bench/ground_truth.py --out) and `scores.jsonl` if present (training-free
+scores of the same models). For each proxy: Spearman and Kendall against the truth with 95%
+bootstrap intervals over models, the overlap of the best quarters, whether it orders the spaces'
+mean true errors correctly, and its cost per model. Writes `fidelity.csv` beside the inputs and the
+plot.
 """
 
 from __future__ import annotations
@@ -38,15 +39,29 @@ def schedule_label(schedule: dict) -> str:
     return ", ".join(parts)
 
 
-def table(folder: Path) -> tuple[pd.DataFrame, dict]:
+def mean_over_seeds(gt: pd.DataFrame, seeds: range) -> pd.DataFrame:
+    """Per model (space, index) that has a run at every one of `seeds`: the mean error over them and
+    the summed seconds."""
+    part = gt[gt.seed.isin(list(seeds))]
+    grouped = part.groupby(KEY).agg(
+        error=("error", "mean"), seconds=("seconds", "sum"), runs=("seed", "nunique")
+    )
+    return grouped[grouped.runs == len(seeds)].sort_index()
+
+
+def table(folder: Path, truth_seeds: int = 1) -> tuple[pd.DataFrame, dict]:
+    """The fidelity table; the truth of a model is its mean error over training seeds
+    0..truth_seeds-1, its reproducibility the Spearman of that against the mean over the next
+    truth_seeds seeds (on the models that have them)."""
     gt = read_rows(folder / "ground_truth.jsonl")
-    truth = gt[gt.seed == 0].set_index(KEY).sort_index()
+    truth = mean_over_seeds(gt, range(truth_seeds))
     summary: dict = {
+        "truth_seeds": truth_seeds,
         "models": len(truth),
         "median_error": float(truth.error.median()),
         "seconds_per_model": float(truth.seconds.mean()),
     }
-    repeats = gt[gt.seed == 1].set_index(KEY)
+    repeats = mean_over_seeds(gt, range(truth_seeds, 2 * truth_seeds))
     common = truth.index.intersection(repeats.index)
     if len(common) >= 4:
         f = fidelity(
@@ -144,9 +159,15 @@ def main(argv: list[str] | None = None) -> None:
     )
     p.add_argument("--dir", default="results/ground_truth")
     p.add_argument("--png", default="results/proxy_fidelity.png")
+    p.add_argument(
+        "--truth-seeds",
+        type=int,
+        default=1,
+        help="the truth is the mean error over this many training seeds (default 1)",
+    )
     args = p.parse_args(argv)
     folder = Path(args.dir)
-    df, summary = table(folder)
+    df, summary = table(folder, args.truth_seeds)
     print(json.dumps(summary, indent=1))
     if df.empty:
         print("no proxy or score file with at least 4 of the ground truth's models yet")

@@ -179,3 +179,31 @@ def test_fidelity_table_from_files(tmp_path):
         "x (training-free)",
         "flops, more is better (baseline)",
     }
+
+
+def test_a_truth_of_two_seeds_is_their_mean_and_its_repeats_the_next_two(tmp_path):
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        import ground_truth
+        import proxy_fidelity
+    finally:
+        sys.path.pop(0)
+    # the runs: the one-seed study first, unchanged, then seed 1 for all, then seeds 2-3 of repeats
+    one = ground_truth.tasks(["anynetx_a"], 3, 0, 1, seeds=1)
+    two = ground_truth.tasks(["anynetx_a"], 3, 0, 1, seeds=2)
+    assert [(t.index, t.seed) for t in one] == [(0, 0), (0, 1), (1, 0), (2, 0)]
+    assert [(t.index, t.seed) for t in two] == [*[(t.index, t.seed) for t in one], (1, 1),
+                                               (2, 1), (0, 2), (0, 3)]  # fmt: skip
+    schedule = {"epochs": 1, "train_size": None, "lr": 0.5, "augment": False}
+    rows = [
+        {"space": "a", "index": i, "seed": seed, "error": 0.1 + 0.01 * i + 0.002 * seed,
+         "seconds": 10.0, "schedule": schedule}
+        for i in range(6)
+        for seed in (range(4) if i < 4 else range(2))
+    ]  # fmt: skip
+    (tmp_path / "ground_truth.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    _, summary = proxy_fidelity.table(tmp_path, truth_seeds=2)
+    assert summary["truth_seeds"] == 2 and summary["models"] == 6 and summary["seed_models"] == 4
+    assert summary["median_error"] == pytest.approx(0.1 + 0.01 * 2.5 + 0.001)  # mean of seeds 0, 1
+    assert summary["seconds_per_model"] == pytest.approx(20.0)  # two runs a model
+    assert summary["seed_spearman"]["estimate"] == pytest.approx(1.0)
