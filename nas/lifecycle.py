@@ -220,7 +220,7 @@ def finish_trial(
 ) -> bool:
     """Record `attrs`, then the final state and values through `Study.tell` (so the study's sampler
     sees the result); False when the trial was already finished elsewhere (declared stale
-    meanwhile)."""
+    meanwhile). A value `tell` refuses (NaN, a wrong count) on a trial still RUNNING is raised."""
     trial_id = trial._trial_id
     try:
         for key, value in attrs.items():
@@ -232,6 +232,8 @@ def finish_trial(
         # finds the trial finished already, by itself: that is success, not a trial finished
         # elsewhere.
         now = st.storage.get_trial(trial_id)
+        if not now.state.is_finished():
+            raise
         return (
             now.state == state
             and (values is None or list(now.values or []) == list(values))
@@ -257,8 +259,8 @@ class TrainSetup:
 
     `scores`: the zero-cost scores recorded with each trial (nas.scores; None: all of them, ():
     none); `training_free`: score only, no training (the trial's value is scores[0]). A queued trial
-    whose user attrs hold ``seed`` or ``train_resolution`` (nas scale --grid) trains with that seed,
-    on the dataset resized to that resolution."""
+    whose user attrs hold ``train_resolution`` (nas scale --grid) trains on the dataset resized to
+    that resolution (`dataset_at`); `work_queue` gives it the seed of its ``seed`` attr."""
 
     dataset: Dataset
     schedule: Schedule
@@ -287,27 +289,28 @@ def train_trial(
     record: Mapping[str, Any],
     setup: TrainSetup,
     seed: int,
-    dataset: Dataset | None = None,
+    resolution: int | None = None,
 ) -> tuple[TrialState, dict[str, Any]]:
     """Score and train one config with a heartbeat: (COMPLETE or FAIL, user attrs). Training-free:
     only the scores, COMPLETE when scores[0] is finite. A model's own failure (TrainingFailed: NaN
     loss, out of memory) is a result ("diverged", "oom"); any other exception is a crash of this
-    code ("crash", said on stderr, retried by the next run). KeyboardInterrupt propagates."""
+    code ("crash", said on stderr, retried by the next run). `resolution`: train on the dataset
+    resized to it (a grid point's; done under the heartbeat). KeyboardInterrupt propagates."""
     from nas.scores import SCORES, score_attrs
     from nas.trainer import TrainingFailed, adapt_config
     from spaces import complexity, get_config
 
-    data = dataset if dataset is not None else setup.dataset
     cfg = get_config(dict(record))
-    cx = complexity(adapt_config(cfg, data), data.resolution)
-    attrs: dict[str, Any] = {
-        "train_params": cx.params,
-        "train_flops": cx.flops,
-        "train_acts": cx.acts,
-        "train_resolution": data.resolution,
-    }
     scores = list(SCORES) if setup.scores is None else list(setup.scores)
     with Heartbeat(st.storage, trial_id, setup.heartbeat_interval):
+        data = setup.dataset_at(resolution)
+        cx = complexity(adapt_config(cfg, data), data.resolution)
+        attrs: dict[str, Any] = {
+            "train_params": cx.params,
+            "train_flops": cx.flops,
+            "train_acts": cx.acts,
+            "train_resolution": data.resolution,
+        }
         # at init, before (and independent of) training: the trainer's seed and initialisation
         if scores:
             attrs.update(
@@ -335,7 +338,7 @@ def train_trial(
             # next run
             message = (str(e).strip().splitlines() or [""])[0]
             print(
-                f"nas: training config {record.get('index')} crashed ({type(e).__name__}: "
+                f"nas: training trial {trial_id} crashed ({type(e).__name__}: "
                 f"{message}); the trial is kept as 'crash' and retried by the next run",
                 file=sys.stderr,
             )
@@ -379,11 +382,9 @@ def run_trial(
     (`adopt_result`). `storage_mark`: the storage seconds of this thread when the trial's
     bookkeeping began (``storage_seconds``)."""
     queued = queue_size is not None
-    dataset = (
-        setup.dataset_at(trial.user_attrs.get("train_resolution")) if queued else setup.dataset
-    )
+    resolution = trial.user_attrs.get("train_resolution") if queued else None
     try:
-        state, attrs = train_trial(st, trial._trial_id, record, setup, seed, dataset)
+        state, attrs = train_trial(st, trial._trial_id, record, setup, seed, resolution)
     except KeyboardInterrupt:
         stopped = {"fail_reason": "interrupted", "fail_message": "stopped by the user"}
         if finish_trial(st, trial, stopped, TrialState.FAIL) and queued:

@@ -156,8 +156,8 @@ def run_grid(
         st.study.set_user_attr("ready", True)
     say = log or (lambda text: None)
     count = len(points)
-    # one precision for all the processes of this command
-    each = threads or default_threads(workers)
+    # one precision for all the processes of this command (probed at the first round's threads)
+    each = threads or default_threads(min(workers, count))
     fixed = dataclasses.replace(
         schedule, precision=resolve_precision(schedule.precision, device, each)
     )
@@ -238,14 +238,23 @@ def run_grid(
             bar.update(len(keys & set(now)), sum(now[k] is None for k in keys & set(now)))
 
         try:
-            use = min(workers, max(waiting, 1))
-            if use == 1:
-                work_queue(job, 0, train_fn, data, on_progress=refresh)
+            use = dataclasses.replace(job, workers=min(workers, max(waiting, 1)))
+            if use.workers == 1:
+                work_queue(use, 0, train_fn, data, on_progress=refresh)
             else:
-                run_processes(dataclasses.replace(job, workers=use), train_fn, refresh, bar.note)
+                run_processes(use, train_fn, refresh, bar.note)
             refresh()
         finally:
             bar.close()
+        # a ranking from an incomplete round would be wrong without a word: workers that died, or
+        # trials that crashed, leave pairs unfinished; the same command trains only those
+        missing = sorted(keys - set(finished()))
+        if missing:
+            raise SweepError(
+                f"{len(missing)} trial(s) of {label} did not finish (point, seed: "
+                f"{', '.join(map(str, missing[:5]))}{', ...' if len(missing) > 5 else ''}); "
+                "run the same command again to train them"
+            )
 
     before = len(finished())
     train([(i, 0) for i in range(count)], "every point")

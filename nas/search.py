@@ -176,7 +176,7 @@ def band_acceptance(space: DesignSpace, bands: Sequence[Band], draws: int = 4096
 
     from spaces.sampling import METRICS
 
-    batch = space.draw(np.random.default_rng(0), min(draws, getattr(space, "batch", draws) * 4))
+    batch = space.draw(np.random.default_rng(0), min(draws, space.batch * 4))
     if not len(batch):
         return 0.0
     cost = dict(zip(METRICS, batch.cost(), strict=True))
@@ -350,25 +350,30 @@ def _search_one(
             raise _Rejected("out of band", message, violation=sum(v for _, v in outside))
         key = config_key(record)
         for other in st.trials(states=(TrialState.COMPLETE, TrialState.RUNNING, TrialState.FAIL)):
-            # the key of the other's record (not a stored key: studies of older versions keyed
-            # otherwise)
-            if (
-                other.number != trial.number
-                and config_key(other.user_attrs.get("record") or {}) == key
-                and (
-                    other.state != TrialState.FAIL
-                    or other.user_attrs.get("fail_reason") in TRAINED_FAILURES
-                )
-            ):
+            if other.number == trial.number or not _trained(other):
+                continue
+            # the key of the other's record (not a stored key: older studies keyed otherwise)
+            if config_key(other.user_attrs.get("record") or {}) == key:
                 raise _Rejected("duplicate", f"same config as trial {other.number}")
     except _Rejected as r:
         if r.violation > 0:
             trial.set_constraint(r.kind.replace(" ", "_"), r.violation)
         finish_trial(st, trial, {"fail_reason": r.kind, "fail_message": str(r)}, TrialState.PRUNED)
         return False
+    # marks a proposal that passed the checks (a RUNNING trial without it is still being checked)
     trial.set_user_attr("config_key", key)
     run_trial(st, trial, record, setup, seed, objectives=objectives)
     return True
+
+
+def _trained(trial: FrozenTrial) -> bool:
+    """Whether another trial holds its config for good: complete, failed as a result of the model,
+    or running past the checks (two proposals checked at once do not prune each other)."""
+    if trial.state == TrialState.RUNNING:
+        return "config_key" in trial.user_attrs
+    if trial.state == TrialState.FAIL:
+        return trial.user_attrs.get("fail_reason") in TRAINED_FAILURES
+    return trial.state == TrialState.COMPLETE
 
 
 def _band_violation(band: Band, value: float) -> float:

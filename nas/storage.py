@@ -27,8 +27,8 @@ unavailable) is retried with exponential back-off (0.25 s doubling to 5 s, with 
 `patience` seconds (default 300, ``$NAS_STORAGE_RETRY``); after that it raises a StorageError saying
 how long the storage has been failing. Errors that say something about the data (a finished trial,
 an unknown study) are never retried. A retried write may have reached the storage before its
-connection dropped: the sweep is built to tolerate that (see nas.sweep), so a retry never loses or
-double-counts a trial.
+connection dropped: the trial lifecycle is built to tolerate that (nas.lifecycle), so a retry never
+loses or double-counts a trial.
 """
 
 from __future__ import annotations

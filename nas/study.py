@@ -167,8 +167,8 @@ def _check_spec(
             count, deadline = grown, time.monotonic() + wait
     if "kind" not in attrs:
         raise SweepError(
-            f"study {name!r} in {url} was not made by `nas sample` or `nas search`; pick another "
-            "--study name"
+            f"study {name!r} in {url} was not made by `nas sample`, `nas search` or `nas scale "
+            "--grid`; pick another --study name"
         )
     diffs = _spec_differences(attrs, spec)
     # other settings explain other configs; a digest alone means the sampler changed

@@ -197,7 +197,7 @@ def run_sweep(
     # retry).
     workers = min(workers, max(waiting, 1 if running else 0))
     # this machine's processes: one precision for all of them
-    if launcher is None and not training_free:
+    if launcher is None and not training_free and waiting:
         from nas.trainer import default_threads, resolve_precision
 
         each = threads or default_threads(max(workers, 1))

@@ -95,6 +95,7 @@ RESULT_FIELDS = (
     "epochs",
     "steps",
     "device",
+    "precision",
     "history",
 )
 # The measured columns of an export, after the config's.
@@ -107,6 +108,7 @@ METRIC_COLUMNS = (
     "epochs",
     "steps",
     "device",
+    "precision",
     "storage_seconds",
     "worker",
 )

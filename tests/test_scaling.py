@@ -313,3 +313,55 @@ def test_cli_grid_runs_on_the_trial_lifecycle_with_workers(tmp_path, capsys):
     assert sorted((t.user_attrs["point"], t.user_attrs["seed"]) for t in trials) == sorted(
         (r["point"], s) for r in one["ranking"] for s in range(r["seeds"])
     )
+
+
+_CALLS: list[int] = []  # resolutions trained, in order; the second (point 1) crashes while armed
+_ARMED = [False]
+
+
+def _crash_on_point_1(cfg, dataset, schedule, seed=0, device="cpu", threads=None):
+    """A stand-in trainer that crashes on the second trial it trains (point 1: the queue is claimed
+    in index order, in this process) while armed: a crash of the code, not a result of the model."""
+    from helpers import stand_in_result
+
+    _CALLS.append(dataset.resolution)
+    if _ARMED[0] and len(_CALLS) == 2:
+        raise RuntimeError("a bug")
+    return stand_in_result(cfg, dataset, 0.5 - dataset.resolution / 1000)
+
+
+def test_a_grid_round_with_unfinished_trials_is_an_error_not_a_ranking(tmp_path):
+    """A trial that crashed (or a worker that died) leaves its point unfinished: the grid says so
+    and ranks nothing; the same call again trains only that trial and ranks all points."""
+    from nas.scale import run_grid
+    from nas.study import SweepError
+    from nas.trainer import Schedule
+
+    base = mbconv(
+        ["mb1_k3_s1_c8_n1_se0.25", "mb3_k3_s2_c16_n1_se0.25"], stem_width=8, head_width=32
+    )
+    options = {
+        "step": 0.5,
+        "tolerance": 0.3,
+        "top": 2,
+        "repeats": 2,
+        "dataset": "synthetic:64",
+        "schedule": Schedule(epochs=1, batch_size=32, train_size=64, test_size=16),
+        "storage": str(tmp_path / "g.journal"),
+        "device": "cpu",
+        "threads": 1,
+        "progress": False,
+        "train_fn": _crash_on_point_1,
+    }
+    _CALLS.clear()
+    _ARMED[0] = True
+    try:
+        with pytest.raises(SweepError, match=r"1 trial\(s\) of every point did not finish"):
+            run_grid(base, "tiny", **options)
+    finally:
+        _ARMED[0] = False
+    assert len(_CALLS) == 3  # every point tried once, no second round
+    _CALLS.clear()
+    result = run_grid(base, "tiny", **options)
+    assert len(_CALLS) == 1 + 2  # the crashed point, then the top two again
+    assert result.trained == 1 + 2 and sorted(r["point"] for r in result.ranking) == [0, 1, 2]
