@@ -34,7 +34,7 @@ def read_rows(path: Path) -> pd.DataFrame:
 
 def schedule_label(schedule: dict) -> str:
     images = schedule.get("train_size") or 60_000
-    parts = [f"{schedule['epochs']}x{images // 1000}k", f"lr {schedule['lr']:g}"]
+    parts = [f"{schedule['epochs']}x{images / 1000:g}k", f"lr {schedule['lr']:g}"]
     parts.append("aug" if schedule.get("augment") else "no aug")
     return ", ".join(parts)
 
