@@ -200,3 +200,11 @@ class Progress:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def progress_extra(best_error: float | None, *more: str) -> str:
+    """The extra text of a study's progress line: its best error so far, then `more` (empty parts
+    left out)."""
+    return ", ".join(
+        x for x in (f"best error {best_error:.4f}" if best_error is not None else "", *more) if x
+    )

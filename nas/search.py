@@ -31,7 +31,7 @@ from nas.lifecycle import (
     run_trial,
     start_trial,
 )
-from nas.progress import Progress
+from nas.progress import Progress, progress_extra
 from nas.study import (
     StudyHandle,
     SweepError,
@@ -39,7 +39,6 @@ from nas.study import (
     bands_text,
     lowest_error,
     open_study,
-    progress_extra,
 )
 from spaces.design_space import DesignSpace
 from spaces.errors import ConfigError

@@ -46,7 +46,6 @@ __all__ = [
     "load_study",
     "lowest_error",
     "open_study",
-    "progress_extra",
 ]
 
 
@@ -268,9 +267,3 @@ def highest_score(trials: Iterable[FrozenTrial], key: str) -> tuple[float | None
         ):
             best = (float(value), t.number)
     return best
-
-
-def progress_extra(best_error: float | None, *more: str) -> str:
-    return ", ".join(
-        x for x in (f"best error {best_error:.4f}" if best_error is not None else "", *more) if x
-    )

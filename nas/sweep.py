@@ -22,7 +22,7 @@ from optuna.trial import TrialState
 
 from nas.heartbeat import HEARTBEAT_INTERVAL
 from nas.lifecycle import Job, TrainFn, enqueue_missing, index_status, prepare_run, work_queue
-from nas.progress import Progress
+from nas.progress import Progress, progress_extra
 from nas.study import (
     SweepError,
     bands_json,
@@ -31,7 +31,6 @@ from nas.study import (
     highest_score,
     lowest_error,
     open_study,
-    progress_extra,
 )
 from nas.workers import run_processes
 from spaces.registry import get_space

@@ -234,23 +234,10 @@ register_kind("anynet", AnyNetConfig.from_dict)
 
 
 def regnet_from_dict(data: Mapping[str, Any]) -> AnyNetConfig:
-    allowed = {
-        "d",
-        "depth",
-        "w0",
-        "wa",
-        "wm",
-        "group_width",
-        "g",
-        "bottleneck",
-        "b",
-        "se_ratio",
-        "q",
-        "stem_width",
-        "in_channels",
-        "num_classes",
-        "stem",
-    }
+    # fmt: off
+    allowed = {"d", "depth", "w0", "wa", "wm", "group_width", "g", "bottleneck", "b", "se_ratio",
+               "q", "stem_width", "in_channels", "num_classes", "stem"}
+    # fmt: on
     unknown = set(data) - allowed
     if unknown:
         raise ConfigError(f"unknown RegNet key(s) {sorted(unknown)}; valid: {sorted(allowed)}")

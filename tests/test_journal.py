@@ -18,20 +18,10 @@ from nas.storage import StorageError, open_storage
 # not helpers.TRAIN_FLAGS: the default synthetic set (`synthetic`, 2,048 images, not
 # `synthetic:512`), as these tests were written; the same train and test sizes, and only the
 # journal's bookkeeping is checked
-TRAIN = [
-    "--dataset",
-    "synthetic",
-    "--train-size",
-    "256",
-    "--test-size",
-    "128",
-    "--batch-size",
-    "64",
-    "--device",
-    "cpu",
-    "--threads",
-    "1",
-]
+# fmt: off
+TRAIN = ["--dataset", "synthetic", "--train-size", "256", "--test-size", "128",
+         "--batch-size", "64", "--device", "cpu", "--threads", "1"]
+# fmt: on
 
 
 def _study(path: Path, trials: int = 5) -> None:

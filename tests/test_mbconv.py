@@ -269,25 +269,8 @@ def test_cli_complexity_uses_native_resolution(capsys):
 
 
 def test_cli_train_efficientnet_b0_on_a_small_dataset(capsys):
-    code = main(
-        [
-            "train",
-            "efficientnet_b0",
-            "--dataset",
-            "synthetic:64",
-            "--epochs",
-            "1",
-            "--train-size",
-            "64",
-            "--test-size",
-            "16",
-            "--batch-size",
-            "32",
-            "--device",
-            "cpu",
-            "--json",
-        ]
-    )
+    flags = "--dataset synthetic:64 --epochs 1 --train-size 64 --test-size 16 --batch-size 32"
+    code = main(["train", "efficientnet_b0", *flags.split(), "--device", "cpu", "--json"])
     assert code == 0
     out = json.loads(capsys.readouterr().out)
     assert (

@@ -27,24 +27,10 @@ SMALL_NET = {
 }
 # not helpers.TRAIN_FLAGS: fp32 and a fixed seed, and 64 test images, which
 # test_a_kept_model_reproduces_its_error draws again to reproduce the kept model's error
-TRAIN = [
-    "--dataset",
-    DATA,
-    "--epochs",
-    "1",
-    "--batch-size",
-    "64",
-    "--train-size",
-    "256",
-    "--test-size",
-    "64",
-    "--device",
-    "cpu",
-    "--precision",
-    "fp32",
-    "--seed",
-    "3",
-]
+# fmt: off
+TRAIN = ["--dataset", DATA, "--epochs", "1", "--batch-size", "64", "--train-size", "256",
+         "--test-size", "64", "--device", "cpu", "--precision", "fp32", "--seed", "3"]
+# fmt: on
 
 
 @pytest.fixture(scope="module")
