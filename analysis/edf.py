@@ -156,6 +156,28 @@ def overlap_range(
     return lo, hi
 
 
+def auto_bins(n_min: int) -> int:
+    """About 25 models per bin, 5 to 40 bins (REFERENCE: 40 for large samples, 5-10 for small ones),
+    and at least 2 models per bin on average for tiny samples."""
+    return int(max(1, min(40, max(5, n_min // 25), n_min // 2)))
+
+
+def normalize_auto(
+    values: Mapping[str, np.ndarray],
+    bins: int | None = None,
+    value_range: tuple[float, float] | None = None,
+    log: bool = False,
+    metric: str = "complexity",
+) -> Normalization:
+    """`normalize` with the default bin count, `auto_bins` of the smallest space in the range (the
+    overlap of the spaces' ranges unless `value_range` is given), when `bins` is None."""
+    if bins is None:
+        arrays = {k: finite_values(v, metric) for k, v in values.items()}
+        lo, hi = value_range or overlap_range(arrays, metric)
+        bins = auto_bins(min(int(((v >= lo) & (v <= hi)).sum()) for v in arrays.values()))
+    return normalize(values, bins, value_range, log, metric)
+
+
 def normalize(
     values: Mapping[str, np.ndarray],
     bins: int = 10,

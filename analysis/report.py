@@ -16,9 +16,9 @@ import pandas as pd
 
 from analysis import plots
 from analysis.data import Cleaned, check_columns, clean
-from analysis.edf import Normalization, error_grid
-from analysis.edf import normalize as normalize_weights
+from analysis.edf import Normalization, error_grid, normalize_auto
 from analysis.errors import AnalysisError
+from analysis.findings import design_columns, evaluate_findings, findings_markdown
 from analysis.pareto import plot_pareto
 from analysis.regnet_fit import add_efit_column, population_trend, stage_columns
 from analysis.stats import (
@@ -33,15 +33,12 @@ from analysis.units import si
 
 NORMALIZE = ("flops", "params", "none")
 STAGE_PARAMS = ("depth", "width", "bottleneck", "group_width")
-GLOBAL_PARAMS = ("d", "w0", "wa", "wm", "e_fit", "flops", "params", "acts")
+GLOBAL_PARAMS = (
+    "d", "w0", "wa", "wm", "e_fit", "total_depth", "width_ratio", "bottleneck", "group_width",
+    "flops", "params", "acts",
+)  # fmt: skip
 # the best configs listed per space (frames with the `config` column of `nas export`)
 TOP_CONFIGS = 5
-
-
-def auto_bins(n_min: int) -> int:
-    """About 25 models per bin, 5 to 40 bins (REFERENCE: 40 for large samples, 5-10 for small ones),
-    and at least 2 models per bin on average for tiny samples."""
-    return int(max(1, min(40, max(5, n_min // 25), n_min // 2)))
 
 
 def analyze(
@@ -58,16 +55,20 @@ def analyze(
     efit: bool = True,
     seed: int = 0,
     marks: Sequence[Mapping[str, Any]] | None = None,
+    findings: bool = False,
 ) -> dict[str, Any]:
     """Compare spaces (label -> DataFrame with at least "error" and "flops") and write the report to
     out_dir.
 
     normalize: complexity column for the NDS-normalized EDFs ("none" skips them); bins default to
-    auto_bins(smallest space in range); the range defaults to the overlap of the spaces' ranges.
+    analysis.edf.auto_bins(smallest space in range); the range defaults to the overlap of the
+    spaces' ranges.
     failed: "exclude" or "as_error" (error 1.0). n_boot / n_perm / n_best: bootstrap resamples for
     bands, permutations for KS p-values, repeats of the best-parameter bootstrap. efit adds each
     model's RegNet e_fit (needs depth_i / width_i columns). marks (see `model_marks`): named models
-    drawn on the error-vs-complexity plots. Returns the summary also written to summary.json.
+    drawn on the error-vs-complexity plots. findings: also test the RegNet paper's findings
+    (analysis.findings: verdicts by fixed rules, failed trials always left out), written to
+    findings.md and the summary. Returns the summary also written to summary.json.
     """
     if normalize not in NORMALIZE:
         raise AnalysisError(f"normalize must be one of {', '.join(NORMALIZE)}, got {normalize!r}")
@@ -79,6 +80,7 @@ def analyze(
     data = {k: c.frame for k, c in cleaned.items()}
     if efit:
         data = {k: add_efit_column(f) if stage_columns(f) else f for k, f in data.items()}
+    data = {k: design_columns(f) for k, f in data.items()}
 
     spaces = {k: _space_summary(f, cleaned[k]) for k, f in data.items()}
     for k, f in data.items():
@@ -115,15 +117,22 @@ def analyze(
     marks = list(marks or [])
     files += _parameter_plots(data, out, spaces, n_best, seed, marks)
 
+    found = None
+    if findings:
+        found = evaluate_findings(frames, n_boot=n_boot, n_perm=n_perm, n_best=n_best, seed=seed)
+        (out / "findings.md").write_text(findings_markdown(found))
     summary = {
         "spaces": spaces,
         "ks": ks,
+        "findings": [f.to_dict() for f in found] if found is not None else None,
         "normalize": normalize,
         "failed_policy": failed,
         "bins": _bins_dict(normed[0]) if normed else None,
         "settings": {"n_boot": n_boot, "n_perm": n_perm, "n_best": n_best, "seed": seed},
         "marks": [dict(m) for m in marks],
-        "files": [p.name for p in files] + ["summary.json", "report.md"],
+        "files": [p.name for p in files]
+        + (["findings.md"] if found is not None else [])
+        + ["summary.json", "report.md"],
     }
     summary = _jsonable(summary)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
@@ -193,13 +202,7 @@ def _normalized(
             raise AnalysisError(
                 f"{k}: {(~np.isfinite(v)).sum()} models have no {norm}; cannot normalize by it"
             )
-    if bins is None:
-        lo, hi = value_range or (
-            max(v.min() for v in values.values()),
-            min(v.max() for v in values.values()),
-        )
-        bins = auto_bins(min(int(((v >= lo) & (v <= hi)).sum()) for v in values.values()))
-    nz = normalize_weights(values, bins, value_range, log_bins, norm)
+    nz = normalize_auto(values, bins, value_range, log_bins, norm)
     inside = {k: f[nz.inside[k]] for k, f in data.items()}
     grid = error_grid(*[f["error"] for f in inside.values()])
     curves = {
@@ -390,6 +393,16 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
             f"| {r['a']} | {r['b']} | {'yes' if r['normalized'] else 'no'} | {r['D']:.4f} | "
             f"{r['p_value']:.4g} |"
             for r in summary["ks"]
+        ]
+    if summary.get("findings"):
+        lines += ["", "## The RegNet paper's findings", ""]
+        lines += [
+            "| finding | spaces | verdict | statistic |",
+            "|---|---|---|---|",
+        ]
+        lines += [
+            f"| {f['text']} | {' → '.join(f['spaces'])} | **{f['verdict']}** | {f['statistic']} |"
+            for f in summary["findings"]
         ]
     trends = {k: s["trend"] for k, s in summary["spaces"].items() if "trend" in s}
     if trends:

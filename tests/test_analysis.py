@@ -446,11 +446,10 @@ PLOT_INCHES = {
         4 * 3.2,
         4 * 3.2 * 0.85,
     ),  # depth/width/bottleneck/group_width x 4 stages, 4 a row
-    "error_vs_params": (
-        4 * 3.2,
-        2 * 3.2 * 0.85,
-    ),  # d, w0, wa, wm (regnetx); e_fit, flops, params, acts
-    "best_ranges": (4 * 3.2, 6 * 3.2 * 0.85),  # those 16 + 8 parameters, 4 a row
+    # d, w0, wa, wm (regnetx); e_fit, total_depth, width_ratio, bottleneck; group_width, flops,
+    # params, acts
+    "error_vs_params": (4 * 3.2, 3 * 3.2 * 0.85),
+    "best_ranges": (4 * 3.2, 7 * 3.2 * 0.85),  # those 16 + 12 parameters, 4 a row
     "width_profiles": (2 * 4.0, 4.0 * 0.85),  # one panel per space
 }
 

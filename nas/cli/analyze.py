@@ -116,6 +116,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="`nas train --json` outputs, one per line ('model', 'error'): those models are marked "
         "as labelled points at their error",
     )
+    p.add_argument(
+        "--findings",
+        action="store_true",
+        help="also test the RegNet paper's findings (A to B and B to C lose nothing, C to D and D "
+        "to E improve, RegNetX at least as good as AnyNetX_E, RegNetY better than RegNetX, the "
+        "best models' bottleneck ratio, group width, width ratio and depth) on the inputs, by "
+        "rules fixed in analysis/findings.py: each reproduced, contradicted, inconclusive or not "
+        "run, with its statistic; writes findings.md. An input serves the space of its 'space' "
+        "column (nas export), else its label",
+    )
     p.set_defaults(func=cmd_analyze)
 
     p = subparsers.add_parser(
@@ -196,6 +206,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             efit=want_efit(args.efit, frames),
             seed=args.seed,
             marks=marks,
+            findings=args.findings,
         )
     except AnalysisError as e:
         hint = " (--bins N, --range LO:HI, or --normalize none)" if "fewer bins" in str(e) else ""
@@ -223,6 +234,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     for r in summary["ks"]:
         kind = "normalized" if r["normalized"] else "plain"
         print(f"KS {r['a']} vs {r['b']} ({kind}): D={r['D']:.4f}, p={r['p_value']:.4g}")
+    for f in summary["findings"] or []:
+        print(f"{f['verdict']:>12}: {f['text']} ({f['statistic']})")
     print(f"wrote {Path(args.out) / 'report.md'} and {len(summary['files']) - 1} more files")
     return 0
 
