@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 import pandas as pd
 import pytest
 from helpers import ROOT
+from optuna.trial import TrialState
 
 from analysis.data import clean, load_frame
 from nas.storage import open_storage, study_names
@@ -173,3 +174,28 @@ def test_a_committed_table_of_trials_loads_and_cleans(path):
     if "config" in frame.columns:
         for _, row in frame[frame["config"].notna()].iterrows():
             get_config(row)
+
+
+PAPER = RESULTS / "paper"
+
+
+@pytest.mark.skipif(
+    not (PAPER / "analysis" / "findings.md").exists(), reason="the paper study is not committed yet"
+)
+def test_paper_findings_follow_from_the_committed_sweeps(tmp_path):
+    """results/paper/FINDINGS.md's table is the one the fixed rules give on the committed exports
+    (`nas analyze ... --findings` with its default settings), and each export matches its journal
+    study's finished trials (results/paper/README.md has the commands)."""
+    from analysis.findings import evaluate_findings, findings_markdown
+
+    exports = sorted(PAPER.glob("*.parquet"))
+    assert exports, "results/paper has findings but no exports"
+    frames = {p.stem: load_frame(p) for p in exports}
+    table = findings_markdown(evaluate_findings(frames))
+    assert (PAPER / "analysis" / "findings.md").read_text() == table
+    assert table in (PAPER / "FINDINGS.md").read_text()
+    journal = tmp_path / "paper.journal"
+    shutil.copy(PAPER / "paper.journal", journal)  # the committed file is never opened to write
+    for space, frame in frames.items():
+        done = load_study(str(journal), f"{space}-s0").trials([TrialState.COMPLETE])
+        assert len(done) == int((frame["state"] == "COMPLETE").sum()), space

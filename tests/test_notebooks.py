@@ -11,6 +11,7 @@ import re
 
 import nbformat
 import numpy as np
+import pandas as pd
 import pytest
 from helpers import ROOT
 from nbclient import NotebookClient
@@ -112,7 +113,22 @@ def check_compare_design_spaces(text: str) -> None:
     assert sorted(listed) == sorted([f"{p}.png" for p in plots] + ["report.md", "summary.json"])
 
 
-CHECKS = {"compare_design_spaces.ipynb": check_compare_design_spaces}
+def check_paper_findings(text: str) -> None:
+    """The notebook's findings table is the committed one (results/paper/analysis/findings.md,
+    written by `nas analyze --findings`), and the sample sizes it prints are the committed
+    exports' finished models."""
+    findings = (ROOT / "results/paper/analysis/findings.md").read_text()
+    assert findings.strip() in text
+    for p in sorted((ROOT / "results/paper").glob("*.parquet")):
+        f = pd.read_parquet(p, columns=["state"])
+        n = int((f["state"] == "COMPLETE").sum())
+        assert re.search(rf"{p.stem}\s+{n}\.0\s", text), p.stem
+
+
+CHECKS = {
+    "compare_design_spaces.ipynb": check_compare_design_spaces,
+    "paper_findings.ipynb": check_paper_findings,
+}
 
 
 def test_there_are_notebooks():
