@@ -92,7 +92,7 @@ def _random_setting(rng: np.random.Generator):
     }, (h, w)
 
 
-CHUNKS, PER_CHUNK = 4, 10  # 40 configs per space, split so pytest-xdist can spread them
+CHUNKS, PER_CHUNK = 3, 10  # 30 configs per space, split so pytest-xdist can spread them
 
 
 @pytest.mark.parametrize("chunk", range(CHUNKS))
