@@ -128,8 +128,10 @@ def design_columns(frame: pd.DataFrame) -> pd.DataFrame:
     """`frame` with the design parameters the claims read, computed from the per-stage columns of
     `nas export` (depth_i, width_i, bottleneck_i, group_width_i): total_depth (blocks in all),
     width_ratio (the geometric mean of width_{i+1} / width_i over the stages, that is
-    (w_last / w_first) ^ (1 / (stages - 1))), and bottleneck / group_width where every stage shares
-    one value (else NaN)."""
+    (w_last / w_first) ^ (1 / (stages - 1))), bottleneck where every stage shares one value (else
+    NaN), and group_width where the stages the compatibility step left alone share one (a stage
+    whose g it lowered to its bottleneck width w / b does not count; when it lowered every stage,
+    their largest g)."""
     stages = sorted(
         int(c.rsplit("_", 1)[1])
         for c in frame.columns
@@ -147,14 +149,34 @@ def design_columns(frame: pd.DataFrame) -> pd.DataFrame:
         with np.errstate(divide="ignore", invalid="ignore"):
             out["width_ratio"] = (last[:, 1] / w[:, 0]) ** (1 / np.maximum(last[:, 0], 1))
         out.loc[last[:, 0] < 1, "width_ratio"] = np.nan
-    for p in ("bottleneck", "group_width"):
-        cols = [f"{p}_{i}" for i in stages if f"{p}_{i}" in out]
-        if cols:
-            v = out[cols].to_numpy(float)
-            # the stages a model has (a missing stage is NaN) share one value
-            shared = np.all(np.isnan(v) | (v == v[:, :1]), axis=1)
-            out[p] = np.where(shared, v[:, 0], np.nan)
+    b = _stage_values(out, "bottleneck", stages)
+    if b is not None:
+        out["bottleneck"] = _shared(b)
+    g = _stage_values(out, "group_width", stages)
+    if g is not None:
+        # the compatibility step lowers g to a narrow stage's bottleneck width w / b (one group):
+        # such a stage does not show the g the model was drawn with, the others do
+        w = _stage_values(out, "width", stages)
+        capped = np.zeros_like(g, bool) if w is None or b is None else g == w / b
+        free = np.where(capped, np.nan, g)
+        out["group_width"] = np.where(
+            np.isnan(free).all(axis=1),
+            np.nanmax(np.where(np.isnan(g), -np.inf, g), axis=1),
+            _shared(free),
+        )
     return out
+
+
+def _stage_values(frame: pd.DataFrame, p: str, stages: list[int]) -> np.ndarray | None:
+    cols = [f"{p}_{i}" for i in stages]
+    return frame[cols].to_numpy(float) if all(c in frame for c in cols) else None
+
+
+def _shared(v: np.ndarray) -> np.ndarray:
+    """Per row: the one value its present (non-NaN) stages share, else NaN."""
+    first = np.nanmax(np.where(np.isnan(v), -np.inf, v), axis=1)
+    same = np.all(np.isnan(v) | (v == first[:, None]), axis=1) & np.isfinite(first)
+    return np.where(same, first, np.nan)
 
 
 def _last_present(w: np.ndarray) -> np.ndarray:

@@ -195,3 +195,34 @@ def test_nas_analyze_findings(tmp_path):
     assert "The RegNet paper's findings" in (out / "report.md").read_text()
     # the derived design parameters get best ranges like any other parameter
     assert "total_depth" in summary["spaces"]["anynetx_d"]["best_ranges"]
+
+
+def test_shared_group_width_is_read_through_the_compatibility_step():
+    """A narrow stage's g is lowered to its bottleneck width w / b (spaces.compat); the shared g
+    the model was drawn with is the one the other stages keep."""
+    from spaces.compat import adjust_block_compatibility
+
+    widths, b = np.array([8, 64, 128, 256]), 2
+    rows = []
+    for g in (8, 16):  # stage 1's bottleneck width is 4: both are lowered to 4 there
+        w, gs = adjust_block_compatibility(widths, b, g)
+        row = {f"depth_{i + 1}": 1 for i in range(4)}
+        row |= {f"width_{i + 1}": int(w[i]) for i in range(4)}
+        row |= {f"bottleneck_{i + 1}": b for i in range(4)}
+        row |= {f"group_width_{i + 1}": int(gs[i]) for i in range(4)}
+        rows.append(row)
+    # every stage lowered (all narrower than g = 64): the largest g is the best lower bound
+    w, gs = adjust_block_compatibility([8, 16, 32, 64], 4, 64)
+    rows.append(
+        {
+            f"{p}_{i + 1}": int(v[i])
+            for p, v in (("width", w), ("group_width", gs))
+            for i in range(4)
+        }
+        | {f"depth_{i + 1}": 1 for i in range(4)}
+        | {f"bottleneck_{i + 1}": 4 for i in range(4)}
+    )
+    d = design_columns(pd.DataFrame(rows))
+    assert rows[0]["group_width_1"] == 4 and rows[1]["group_width_2"] == 16
+    assert d["group_width"].tolist() == [8, 16, 16]
+    assert d["bottleneck"].tolist() == [2, 2, 4]
