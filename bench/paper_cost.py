@@ -28,11 +28,13 @@ MODEL_OVERHEAD_S = 2.0  # assumed seconds a model spends outside the steps (buil
 def space_costs(folder: Path) -> pd.DataFrame:
     """One row per space of the study: models, wall seconds, training seconds, arithmetic."""
     walls: dict[str, float] = {}
+    timed: dict[str, int] = {}  # models the finished rounds trained (a stopped round is not timed)
     runs = folder / "runs.tsv"
     if runs.exists():
         with runs.open(newline="") as f:
             for row in csv.DictReader(f, delimiter="\t"):
                 walls[row["space"]] = walls.get(row["space"], 0.0) + float(row["seconds"])
+                timed[row["space"]] = max(timed.get(row["space"], 0), int(row["n"]))
     rows = []
     for p in sorted(folder.glob("*.parquet")):
         f = pd.read_parquet(p)
@@ -46,7 +48,7 @@ def space_costs(folder: Path) -> pd.DataFrame:
                 "space": p.stem,
                 "models": len(f),
                 "wall_s": walls.get(p.stem),
-                "wall_s_per_model": walls[p.stem] / len(f) if p.stem in walls else None,
+                "wall_s_per_model": walls[p.stem] / timed[p.stem] if p.stem in walls else None,
                 "train_s_median": float(f["train_seconds"].median()),
                 "steps_median": float(f["steps"].median()),
                 "tflop_per_model": float(flops.mean() / 1e12),

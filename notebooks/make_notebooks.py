@@ -192,10 +192,10 @@ best value is not determined by this sample."""),
           "total_depth": 20}
 shown = [s for s in ("anynetx_e", "regnetx") if s in frames]
 fig, axes = plt.subplots(len(shown), 4, figsize=(13, 3.2 * len(shown)), squeeze=False)
-for row, s in zip(axes, shown):
+for row, s in zip(axes, shown, strict=True):
     f = frames[s]
     top = f.error <= f.error.quantile(0.25)
-    for ax, (col, paper) in zip(row, PARAMS.items()):
+    for ax, (col, paper) in zip(row, PARAMS.items(), strict=True):
         if col not in f or f[col].nunique() < 2:
             ax.set_title(f"{s}: {col} fixed")
             ax.axis("off")
@@ -209,7 +209,7 @@ for row, s in zip(axes, shown):
         ax.grid(alpha=0.3)
         r = analysis.best_parameter_bootstrap(f[col], f.error, n_boot=10_000, seed=0)
         print(f"{s} {col}: best {r.median:.3g} (95% range {r.low:.3g}-{r.high:.3g})")
-    row[0].legend(fontsize=7)
+    next(ax for ax in row if ax.get_legend_handles_labels()[0]).legend(fontsize=7)
 fig.tight_layout()"""),
     new_markdown_cell("""## 4. Width profiles of the top models and the RegNet line
 
