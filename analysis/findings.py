@@ -37,6 +37,7 @@ import pandas as pd
 from analysis.data import check_columns, clean
 from analysis.edf import normalize_auto
 from analysis.errors import AnalysisError
+from analysis.regnet_fit import stage_columns
 from analysis.stats import Interval, best_parameter_bootstrap, ks_test
 
 ALPHA = 0.05
@@ -132,19 +133,14 @@ def design_columns(frame: pd.DataFrame) -> pd.DataFrame:
     NaN), and group_width where the stages the compatibility step left alone share one (a stage
     whose g it lowered to its bottleneck width w / b does not count; when it lowered every stage,
     their largest g)."""
-    stages = sorted(
-        int(c.rsplit("_", 1)[1])
-        for c in frame.columns
-        if str(c).startswith("depth_") and str(c).rsplit("_", 1)[1].isdigit()
-    )
+    stages = stage_columns(frame)
     out = frame.copy()
     if not stages:
         return out
     depth = out[[f"depth_{i}" for i in stages]].to_numpy(float)
     out["total_depth"] = np.where(np.isnan(depth), 0, depth).sum(axis=1)
-    used = [i for i in stages if f"width_{i}" in out]
-    if len(used) >= 2:
-        w = out[[f"width_{i}" for i in used]].to_numpy(float)
+    w = out[[f"width_{i}" for i in stages]].to_numpy(float)
+    if len(stages) >= 2:
         last = _last_present(w)
         with np.errstate(divide="ignore", invalid="ignore"):
             out["width_ratio"] = (last[:, 1] / w[:, 0]) ** (1 / np.maximum(last[:, 0], 1))
@@ -156,12 +152,11 @@ def design_columns(frame: pd.DataFrame) -> pd.DataFrame:
     if g is not None:
         # the compatibility step lowers g to a narrow stage's bottleneck width w / b (one group):
         # such a stage does not show the g the model was drawn with, the others do
-        w = _stage_values(out, "width", stages)
-        capped = np.zeros_like(g, bool) if w is None or b is None else g == w / b
+        capped = np.zeros_like(g, bool) if b is None else g == w / b
         free = np.where(capped, np.nan, g)
         out["group_width"] = np.where(
             np.isnan(free).all(axis=1),
-            np.nanmax(np.where(np.isnan(g), -np.inf, g), axis=1),
+            _largest(g),
             _shared(free),
         )
     return out
@@ -174,9 +169,14 @@ def _stage_values(frame: pd.DataFrame, p: str, stages: list[int]) -> np.ndarray 
 
 def _shared(v: np.ndarray) -> np.ndarray:
     """Per row: the one value its present (non-NaN) stages share, else NaN."""
-    first = np.nanmax(np.where(np.isnan(v), -np.inf, v), axis=1)
+    first = _largest(v)
     same = np.all(np.isnan(v) | (v == first[:, None]), axis=1) & np.isfinite(first)
     return np.where(same, first, np.nan)
+
+
+def _largest(v: np.ndarray) -> np.ndarray:
+    """Per row: the largest present (non-NaN) value, -inf when none is."""
+    return np.where(np.isnan(v), -np.inf, v).max(axis=1)
 
 
 def _last_present(w: np.ndarray) -> np.ndarray:
