@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The sweeps of the RegNet paper's design-space study (results/paper/), resumable: every `nas sample`
 # below trains only the configs its study has not finished, so kill this script, run it again, and it
-# goes on where it stopped; nothing is repeated or lost.
+# goes on where it stopped (a round whose summary is in logs/ is skipped); nothing is repeated or lost.
 #   bash bench/paper_runs.sh                 # from the repository root; 2 worker processes
 #   ROUNDS="50 100 150" bash bench/paper_runs.sh   # grow every space to 150 models
 # The spaces grow in rounds (all to 50, then all to 100, ...) so that a partial study is balanced. Each
@@ -21,6 +21,9 @@ mkdir -p $D/logs
 [ -s $D/runs.tsv ] || printf 'space\tn\tstarted\tseconds\tcommand\n' > $D/runs.tsv
 for n in ${ROUNDS:-50 100}; do
   for s in $SPACES; do
+    # A round is done when its summary was written (nas sample writes it once, at the end); a study
+    # already grown past this round refuses a smaller -n, so a finished round is skipped, never re-run.
+    [ -s "$D/logs/$s-$n.json" ] && continue
     cmd="nas sample --space $s -n $n --seed 0 --workers ${WORKERS:-2} --precision bf16 --storage $J"
     start=$(date +%s)
     started=$(date -u +%FT%TZ)
