@@ -256,7 +256,7 @@ def train(
             if measure_latency
             else (float("nan"), float("nan"))
         )
-    except (torch.OutOfMemoryError, RuntimeError) as e:
+    except (torch.OutOfMemoryError, RuntimeError, MemoryError) as e:
         if not is_out_of_memory(e):
             raise
         raise TrainingFailed("oom", f"out of memory on {dev}: {str(e).splitlines()[0]}") from None
@@ -281,13 +281,15 @@ def train(
 
 
 def is_out_of_memory(e: BaseException) -> bool:
-    """An allocation failure: torch.OutOfMemoryError (CUDA), or the CPU allocator's RuntimeError
-    ("DefaultCPUAllocator: can't allocate memory"), which torch does not type."""
-    if isinstance(e, torch.OutOfMemoryError):
+    """An allocation failure: torch.OutOfMemoryError (CUDA), Python's MemoryError (an allocation
+    in Python code or one torch translates), or the CPU allocator's RuntimeError
+    ("DefaultCPUAllocator: can't allocate memory", "std::bad_alloc"), which torch does not type.
+    Which of them a process meets depends on where its memory runs out."""
+    if isinstance(e, (torch.OutOfMemoryError, MemoryError)):
         return True
     text = str(e)
-    return isinstance(e, RuntimeError) and (
-        "can't allocate memory" in text or "not enough memory" in text
+    return isinstance(e, RuntimeError) and any(
+        m in text for m in ("can't allocate memory", "not enough memory", "bad_alloc")
     )
 
 

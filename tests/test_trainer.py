@@ -8,7 +8,14 @@ import pytest
 import torch
 
 from nas.datasets import load_dataset
-from nas.trainer import DeviceData, Schedule, TrainingFailed, adapt_config, train
+from nas.trainer import (
+    DeviceData,
+    Schedule,
+    TrainingFailed,
+    adapt_config,
+    is_out_of_memory,
+    train,
+)
 from spaces import complexity, get_config
 
 TINY = Schedule(epochs=4, batch_size=64, lr=0.2, train_size=512, test_size=256)
@@ -58,6 +65,23 @@ def test_divergence_is_reported(synthetic):
             measure_latency=False,
         )
     assert err.value.reason == "diverged" and "lower --lr" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("error", "oom"),
+    [
+        (MemoryError(), True),
+        (torch.OutOfMemoryError("CUDA out of memory"), True),
+        (RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate"), True),
+        (RuntimeError("std::bad_alloc"), True),
+        (RuntimeError("mat1 and mat2 shapes cannot be multiplied"), False),
+        (ValueError("can't allocate memory"), False),
+    ],
+)
+def test_every_form_of_allocation_failure_is_out_of_memory(error, oom):
+    """Where memory runs out decides which exception a process meets; each is an "oom" result,
+    and nothing else is."""
+    assert is_out_of_memory(error) is oom
 
 
 def test_adapted_config_uses_small_stem_and_dataset_shape(synthetic):
