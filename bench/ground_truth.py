@@ -49,12 +49,18 @@ class Task:
 
 
 def tasks(
-    spaces: list[str], per_space: int, sample_seed: int, repeat: int, seeds: int = 1
+    spaces: list[str],
+    per_space: int,
+    sample_seed: int,
+    repeat: int,
+    seeds: int = 1,
+    first_seed: int = 0,
 ) -> list[Task]:
     """All runs: every model at training seeds 0..seeds-1 (the truth is their mean error), and the
     first `repeat` models of each space also at seeds seeds..2*seeds-1 (the reproducibility of that
     mean). Ordered so that a partial file is balanced over spaces and holds the seed-0 runs and
-    the seed-1 repeats first (the one-seed study): a file of one seed grows into one of two."""
+    the seed-1 repeats first (the one-seed study): a file of one seed grows into one of two.
+    `first_seed` shifts every training seed (1: other seeds for the models a study trained at 0)."""
     records = {s: sample(get_space(s), per_space, seed=sample_seed).records for s in spaces}
     order: list[Task] = []
     for i in range(per_space):
@@ -66,7 +72,10 @@ def tasks(
             order += [Task(s, i, seed, records[s][i]) for s in spaces]
     unique: dict[tuple[str, int, int], Task] = {}
     for t in order:
-        unique.setdefault((t.space, t.index, t.seed), t)
+        unique.setdefault(
+            (t.space, t.index, first_seed + t.seed),
+            dataclasses.replace(t, seed=first_seed + t.seed),
+        )
     return list(unique.values())
 
 
@@ -159,6 +168,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--per-space", type=int, default=16)
     p.add_argument("--sample-seed", type=int, default=0)
     p.add_argument(
+        "--first-seed",
+        type=int,
+        default=0,
+        help="the first training seed (default 0); every run's seed is shifted by it",
+    )
+    p.add_argument(
         "--seeds",
         type=int,
         default=1,
@@ -211,7 +226,12 @@ def main(argv: list[str] | None = None) -> None:
     todo = [
         t
         for t in tasks(
-            args.spaces.split(","), args.per_space, args.sample_seed, args.repeat, args.seeds
+            args.spaces.split(","),
+            args.per_space,
+            args.sample_seed,
+            args.repeat,
+            args.seeds,
+            args.first_seed,
         )
         if (t.space, t.index, t.seed) not in done
     ]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import json
 import math
 import shutil
 from datetime import UTC, datetime
@@ -199,3 +200,20 @@ def test_paper_findings_follow_from_the_committed_sweeps(tmp_path):
     for space, frame in frames.items():
         done = load_study(str(journal), f"{space}-s0").trials([TrialState.COMPLETE])
         assert len(done) == int((frame["state"] == "COMPLETE").sum()), space
+
+
+@pytest.mark.skipif(not PAPER.exists(), reason="the paper study is not committed yet")
+@pytest.mark.parametrize("space", [p.stem for p in sorted(PAPER.glob("*.parquet"))])
+def test_the_paper_commands_draw_the_committed_configs_again(space):
+    """A reader who runs results/paper/README.md's commands trains the same models: the sampler
+    today (the space's pycls rules, seed 0, the 360-400 MF band) draws, index for index, the config
+    and reference flops of every committed trial."""
+    from spaces import get_space, sample
+
+    frame = pd.read_parquet(PAPER / f"{space}.parquet").sort_values("index")
+    records = sample(get_space(space), int(frame["index"].max()) + 1, seed=0).records
+    for row in frame.to_dict("records"):
+        stored = json.loads(row["config"])
+        drawn = records[row["index"]]
+        assert {k: drawn[k] for k in stored} == stored, (space, row["index"])
+        assert drawn["flops"] == row["flops"], (space, row["index"])

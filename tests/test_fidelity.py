@@ -13,6 +13,7 @@ from helpers import ROOT
 
 from analysis.errors import AnalysisError
 from analysis.fidelity import fidelity, space_order, top_overlap
+from analysis.repeatability import repeatability
 
 
 def test_hand_computed_rank_correlations():
@@ -194,6 +195,10 @@ def test_a_truth_of_two_seeds_is_their_mean_and_its_repeats_the_next_two(tmp_pat
     assert [(t.index, t.seed) for t in one] == [(0, 0), (0, 1), (1, 0), (2, 0)]
     assert [(t.index, t.seed) for t in two] == [*[(t.index, t.seed) for t in one], (1, 1),
                                                (2, 1), (0, 2), (0, 3)]  # fmt: skip
+    # other seeds for models a study trained at seed 0: every training seed shifted, same models
+    other = ground_truth.tasks(["anynetx_a"], 3, 0, 0, seeds=1, first_seed=1)
+    assert [(t.index, t.seed) for t in other] == [(0, 1), (1, 1), (2, 1)]
+    assert [t.record for t in other] == [t.record for t in one if t.seed == 0]
     schedule = {"epochs": 1, "train_size": None, "lr": 0.5, "augment": False}
     rows = [
         {"space": "a", "index": i, "seed": seed, "error": 0.1 + 0.01 * i + 0.002 * seed,
@@ -207,3 +212,38 @@ def test_a_truth_of_two_seeds_is_their_mean_and_its_repeats_the_next_two(tmp_pat
     assert summary["median_error"] == pytest.approx(0.1 + 0.01 * 2.5 + 0.001)  # mean of seeds 0, 1
     assert summary["seconds_per_model"] == pytest.approx(20.0)  # two runs a model
     assert summary["seed_spearman"]["estimate"] == pytest.approx(1.0)
+
+
+def test_repeatability_recovers_a_known_noise_and_reliability():
+    """Models with true errors of sd 0.1, each run adding noise of sd 0.02: one run's noise is
+    0.02 and its reliability 1 - 0.02**2 / (0.1**2 + 0.02**2) = 0.96, inside the intervals."""
+    rng = np.random.default_rng(1)
+    true = rng.normal(0.5, 0.1, 3000)
+    first, second = (true + rng.normal(0, 0.02, true.size) for _ in range(2))
+    r = repeatability(first[:400], second[:400], first, n_boot=300)
+    assert r.n == 400 and r.sweep_n == 3000
+    assert r.noise_sd.low < 0.02 < r.noise_sd.high and abs(r.noise_sd.estimate - 0.02) < 0.002
+    assert r.reliability.low < 0.96 < r.reliability.high
+    assert r.mean_shift.low < 0 < r.mean_shift.high
+    assert r.spearman.estimate > 0.9
+
+
+def test_repeatability_of_pure_noise_is_zero_and_a_shift_is_seen():
+    rng = np.random.default_rng(2)
+    first, second = rng.normal(0.5, 0.05, (2, 300))
+    noise = repeatability(first, second, first, n_boot=300)
+    assert noise.reliability.low < 0 < noise.reliability.high  # the spread is all noise
+    assert noise.spearman.low < 0 < noise.spearman.high
+    shifted = repeatability(first, first + 0.03, first, n_boot=300)
+    assert shifted.noise_sd.estimate == pytest.approx(0, abs=1e-12)
+    assert shifted.mean_shift.estimate == pytest.approx(0.03)
+    assert shifted.reliability.estimate == pytest.approx(1)
+
+
+def test_repeatability_refuses_what_it_cannot_measure():
+    with pytest.raises(AnalysisError, match="same length"):
+        repeatability([0.1, 0.2], [0.1], [0.1, 0.2, 0.3, 0.4])
+    with pytest.raises(AnalysisError, match="at least 4 models run twice"):
+        repeatability([0.1, 0.2, 0.3], [0.1, 0.2, 0.3], [0.1, 0.2, 0.3, 0.4])
+    with pytest.raises(AnalysisError, match="not all equal"):
+        repeatability([0.1, 0.2, 0.3, 0.4], [0.1, 0.2, 0.3, 0.4], [0.5] * 5)

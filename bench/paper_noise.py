@@ -1,0 +1,148 @@
+"""The paper study's run-to-run noise, and whether its runs reproduce (results/paper/).
+
+    # the runs (resumable, one file; results/paper/README.md gives their measured cost)
+    P="--spaces anynetx_a,anynetx_b,anynetx_c,anynetx_d,anynetx_e,regnetx,regnety --repeat 0 \\
+       --train-size 5000 --lr 0.2 --warmup 0 --augment --precision bf16 --workers 2 --threads 1 \\
+       --out results/paper/noise.jsonl"
+    .venv/bin/python bench/ground_truth.py $P --per-space 10 --first-seed 1   # seed 1: the noise
+    .venv/bin/python bench/ground_truth.py $P --per-space 2                   # seed 0: reproduction
+    # the table (writes results/paper/noise.csv)
+    .venv/bin/python bench/paper_noise.py [--dir results/paper] [--json]
+
+The study trained every model once, at training seed 0, with `nas sample` (one torch thread a
+worker). `bench/ground_truth.py` trains the first models of each space again with the same proxy
+schedule through the same trainer: at seed 1 (the noise: how far one run of the same model moves),
+and at seed 0 (the reproduction: a reader's rerun of the committed commands on this machine). For
+each space, `analysis.repeatability` compares the seed-1 errors with the committed seed-0 ones: one
+run's noise standard deviation, the Spearman correlation between the runs, and the reliability of a
+run (the share of the space's spread of errors that belongs to the models, not to the run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from analysis.repeatability import repeatability
+
+STUDY_SEED = 0  # the training seed of every trial of the study (`nas sample --seed 0`)
+
+
+def load_runs(folder: Path) -> pd.DataFrame:
+    """noise.jsonl's finished runs (a failed run has no error to compare)."""
+    path = folder / "noise.jsonl"
+    if not path.exists():
+        sys.exit(f"paper_noise: {path} does not exist; the runs are in this script's docstring")
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    runs = pd.DataFrame(rows)
+    return runs[runs["failed"].isna()]
+
+
+def committed(folder: Path) -> dict[str, pd.Series]:
+    """Each space's committed errors by index (finished trials only)."""
+    out = {}
+    for p in sorted(folder.glob("*.parquet")):
+        f = pd.read_parquet(p, columns=["index", "state", "error"])
+        f = f[f["state"] == "COMPLETE"]
+        out[p.stem] = f.set_index("index")["error"]
+    return out
+
+
+def tables(folder: Path, n_boot: int = 2000) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(noise: one row per space and one for all spaces together; reproduction: one row per
+    rerun at the study's seed)."""
+    runs = load_runs(folder)
+    study = committed(folder)
+    runs = runs[runs["space"].isin(study)]
+    again = runs[runs["seed"] == STUDY_SEED]
+    repro = pd.DataFrame(
+        {
+            "space": again["space"],
+            "index": again["index"],
+            "committed": [
+                study[s].get(i) for s, i in zip(again["space"], again["index"], strict=True)
+            ],
+            "rerun": again["error"],
+        }
+    ).dropna()
+    repro["difference"] = repro["rerun"] - repro["committed"]
+    other = runs[runs["seed"] != STUDY_SEED]
+    rows = []
+    pairs_all: list[tuple[float, float]] = []
+    for space, group in other.groupby("space", sort=True):
+        pairs = [
+            (study[space][i], e)
+            for i, e in zip(group["index"], group["error"], strict=True)
+            if i in study[space].index
+        ]
+        pairs_all += pairs
+        rows.append(_row(space, pairs, study[space].tolist(), n_boot))
+    if len(rows) > 1:
+        sweep = [e for space in sorted(set(other["space"])) for e in study[space]]
+        rows.append(_row("all", pairs_all, sweep, n_boot))
+    return pd.DataFrame(rows), repro.reset_index(drop=True)
+
+
+def _row(space: str, pairs: list[tuple[float, float]], sweep: list[float], n_boot: int) -> dict:
+    first, second = zip(*pairs, strict=True) if pairs else ((), ())
+    r = repeatability(first, second, sweep, n_boot=n_boot)
+    row: dict = {"space": space, "models": r.n, "sweep_models": r.sweep_n}
+    for name in ("noise_sd", "spearman", "reliability", "mean_shift", "sweep_sd"):
+        iv = getattr(r, name)
+        row.update({name: iv.estimate, f"{name}_low": iv.low, f"{name}_high": iv.high})
+    return row
+
+
+def markdown(noise: pd.DataFrame, repro: pd.DataFrame) -> str:
+    def iv(row: pd.Series, name: str, fmt: str) -> str:
+        lo, hi = row[f"{name}_low"], row[f"{name}_high"]
+        return f"{row[name]:{fmt}} ({lo:{fmt}} to {hi:{fmt}})"
+
+    lines = [
+        "| space | models run twice | one run's noise sd | Spearman, run 1 vs 2 | "
+        "space's error sd | reliability of one run | mean shift |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for _, r in noise.iterrows():
+        lines.append(
+            f"| {r['space']} | {r['models']} | {iv(r, 'noise_sd', '.4f')} | "
+            f"{iv(r, 'spearman', '.2f')} | {r['sweep_sd']:.4f} ({r['sweep_models']} models) | "
+            f"{iv(r, 'reliability', '.2f')} | {iv(r, 'mean_shift', '+.4f')} |"
+        )
+    if len(repro):
+        same = int((repro["difference"] == 0).sum())
+        lines += [
+            "",
+            f"Reruns at the study's seed: {same} of {len(repro)} errors identical to the committed "
+            f"ones; largest difference {repro['difference'].abs().max():.4f}.",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--dir", default="results/paper", help="the study's folder")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    args = p.parse_args(argv)
+    folder = Path(args.dir)
+    noise, repro = tables(folder)
+    noise.to_csv(folder / "noise.csv", index=False, float_format="%.6g")
+    if args.json:
+        print(
+            json.dumps(
+                {"noise": noise.to_dict("records"), "reproduction": repro.to_dict("records")},
+                indent=2,
+            )
+        )
+    else:
+        print(markdown(noise, repro), end="")
+
+
+if __name__ == "__main__":
+    main()
