@@ -257,6 +257,41 @@ one in
     new_code_cell("""found = evaluate_findings(raw)
 print(findings_markdown(found))
 pd.DataFrame([{"finding": f.claim.text, "verdict": f.verdict} for f in found])"""),
+    new_markdown_cell("""## 6. How far one proxy run moves: the same models trained again
+
+Every error above is one run of one model at training seed 0. The first 10 models of each space \
+were trained
+again at seed 1 (`bench/paper_noise.py` gives the commands): each point is one model, its \
+committed error (x)
+against the second run's (y); on the diagonal the run would not matter. The table, from \
+`results/paper/noise.csv`,
+gives one run's noise standard deviation, the Spearman correlation between the runs, and the \
+reliability of a
+run: the share of the space's spread of errors that belongs to the models rather than to the run \
+(95% bootstrap
+intervals over models). Where the reliability is low, a ranking within that space, and so its \
+best-parameter
+ranges, is mostly noise; differences between spaces' means average the noise out over the \
+models."""),
+    new_code_cell("""import json
+
+noise_runs = ROOT / "results/paper/noise.jsonl"
+if noise_runs.exists():
+    runs = pd.DataFrame([json.loads(line) for line in noise_runs.read_text().splitlines()])
+    runs = runs[runs.failed.isna() & (runs.seed == 1)]
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    for s, g in runs.groupby("space"):
+        first = raw[s].set_index("index").error.reindex(g["index"]).to_numpy()
+        ax.scatter(first, g.error, s=14, label=s)
+    lims = [runs.error.min() - 0.02, runs.error.max() + 0.02]
+    ax.plot(lims, lims, "k--", lw=1)
+    ax.set(xlabel="committed error (seed 0)", ylabel="error trained again (seed 1)",
+           title="one proxy run against another, same models")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    table = pd.read_csv(ROOT / "results/paper/noise.csv")
+    print(table[["space", "models", "noise_sd", "spearman", "reliability", "sweep_sd"]]
+          .round(4).to_string(index=False))"""),
 ]
 
 

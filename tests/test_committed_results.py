@@ -217,3 +217,27 @@ def test_the_paper_commands_draw_the_committed_configs_again(space):
         drawn = records[row["index"]]
         assert {k: drawn[k] for k in stored} == stored, (space, row["index"])
         assert drawn["flops"] == row["flops"], (space, row["index"])
+
+
+@pytest.mark.skipif(
+    not (PAPER / "noise.jsonl").exists(), reason="the paper study's noise runs are not committed"
+)
+def test_paper_noise_table_follows_from_the_committed_runs():
+    """results/paper/noise.csv and the noise table in FINDINGS.md are what bench/paper_noise.py
+    computes from the committed noise runs and exports, and every rerun at the study's seed is one
+    of the committed trials."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        import paper_noise
+    finally:
+        sys.path.pop(0)
+    noise, repro = paper_noise.tables(PAPER)
+    committed = pd.read_csv(PAPER / "noise.csv")
+    assert list(committed.columns) == list(noise.columns)
+    assert committed["space"].tolist() == noise["space"].tolist()
+    numeric = noise.columns.drop("space")
+    assert committed[numeric].to_numpy() == pytest.approx(noise[numeric].to_numpy(), rel=1e-5)
+    assert paper_noise.markdown(noise, repro) in (PAPER / "FINDINGS.md").read_text()
+    assert repro["committed"].notna().all()
