@@ -16,6 +16,11 @@ and at seed 0 (the reproduction: a reader's rerun of the committed commands on t
 each space, `analysis.repeatability` compares the seed-1 errors with the committed seed-0 ones: one
 run's noise standard deviation, the Spearman correlation between the runs, and the reliability of a
 run (the share of the space's spread of errors that belongs to the models, not to the run).
+
+It also measures the fidelity of the study's own runs: the committed errors of the models that are
+also in results/ground_truth/ (the first 16 of anynetx_a, anynetx_e and regnetx: the same configs)
+against their true errors, as bench/proxy_fidelity.py does for its proxy files. That fidelity was
+measured on runs of an earlier version of the trainer; this is the version the study ran.
 """
 
 from __future__ import annotations
@@ -26,10 +31,14 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+from proxy_fidelity import mean_over_seeds, read_rows
 
+from analysis.fidelity import Fidelity, fidelity
 from analysis.repeatability import repeatability
 
 STUDY_SEED = 0  # the training seed of every trial of the study (`nas sample --seed 0`)
+TRUTH = Path("results/ground_truth/ground_truth.jsonl")
+TRUTH_SEEDS = 2  # the truth of a model: its mean error over training seeds 0 and 1
 
 
 def load_runs(folder: Path) -> pd.DataFrame:
@@ -37,8 +46,7 @@ def load_runs(folder: Path) -> pd.DataFrame:
     path = folder / "noise.jsonl"
     if not path.exists():
         sys.exit(f"paper_noise: {path} does not exist; the runs are in this script's docstring")
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    runs = pd.DataFrame(rows)
+    runs = read_rows(path)
     return runs[runs["failed"].isna()]
 
 
@@ -87,6 +95,19 @@ def tables(folder: Path, n_boot: int = 2000) -> tuple[pd.DataFrame, pd.DataFrame
     return pd.DataFrame(rows), repro.reset_index(drop=True)
 
 
+def study_fidelity(folder: Path, truth: Path = TRUTH) -> Fidelity:
+    """The study's committed errors against the ground truth, on the models both hold."""
+    true = mean_over_seeds(read_rows(truth), range(TRUTH_SEEDS))["error"]
+    study = committed(folder)
+    pairs = [
+        (space, e, study[space][i])
+        for (space, i), e in true.items()
+        if space in study and i in study[space].index
+    ]
+    spaces, t, p = zip(*pairs, strict=True) if pairs else ((), (), ())
+    return fidelity(t, p, spaces)
+
+
 def _row(space: str, pairs: list[tuple[float, float]], sweep: list[float], n_boot: int) -> dict:
     first, second = zip(*pairs, strict=True) if pairs else ((), ())
     r = repeatability(first, second, sweep, n_boot=n_boot)
@@ -97,7 +118,7 @@ def _row(space: str, pairs: list[tuple[float, float]], sweep: list[float], n_boo
     return row
 
 
-def markdown(noise: pd.DataFrame, repro: pd.DataFrame) -> str:
+def markdown(noise: pd.DataFrame, repro: pd.DataFrame, truth: Fidelity | None = None) -> str:
     def iv(row: pd.Series, name: str, fmt: str) -> str:
         lo, hi = row[f"{name}_low"], row[f"{name}_high"]
         return f"{row[name]:{fmt}} ({lo:{fmt}} to {hi:{fmt}})"
@@ -120,6 +141,15 @@ def markdown(noise: pd.DataFrame, repro: pd.DataFrame) -> str:
             f"Reruns at the study's seed: {same} of {len(repro)} errors identical to the committed "
             f"ones; largest difference {repro['difference'].abs().max():.4f}.",
         ]
+    if truth is not None:
+        rho, tau = truth.spearman, truth.kendall
+        lines += [
+            "",
+            f"The study's own runs against the ground truth ({truth.n} models in both): Spearman "
+            f"{rho.estimate:.2f} ({rho.low:.2f} to {rho.high:.2f}), Kendall {tau.estimate:.2f} "
+            f"({tau.low:.2f} to {tau.high:.2f}), best quarter {truth.top_overlap:.2f}, spaces' "
+            f"means {'in' if truth.space_order else 'not in'} the truth's order.",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -128,20 +158,26 @@ def main(argv: list[str] | None = None) -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("--dir", default="results/paper", help="the study's folder")
+    p.add_argument("--truth", default=str(TRUTH), help="the ground truth (bench/ground_truth.py)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = p.parse_args(argv)
     folder = Path(args.dir)
     noise, repro = tables(folder)
+    truth = study_fidelity(folder, Path(args.truth)) if Path(args.truth).exists() else None
     noise.to_csv(folder / "noise.csv", index=False, float_format="%.6g")
     if args.json:
         print(
             json.dumps(
-                {"noise": noise.to_dict("records"), "reproduction": repro.to_dict("records")},
+                {
+                    "noise": noise.to_dict("records"),
+                    "reproduction": repro.to_dict("records"),
+                    "truth": truth.to_dict() if truth else None,
+                },
                 indent=2,
             )
         )
     else:
-        print(markdown(noise, repro), end="")
+        print(markdown(noise, repro, truth), end="")
 
 
 if __name__ == "__main__":

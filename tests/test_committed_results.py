@@ -224,8 +224,8 @@ def test_the_paper_commands_draw_the_committed_configs_again(space):
 )
 def test_paper_noise_table_follows_from_the_committed_runs():
     """results/paper/noise.csv and the noise table in FINDINGS.md are what bench/paper_noise.py
-    computes from the committed noise runs and exports, and every rerun at the study's seed is one
-    of the committed trials."""
+    computes from the committed noise runs, exports and ground truth, and every rerun at the study's
+    seed is one of the committed trials."""
     import sys
 
     sys.path.insert(0, str(ROOT / "bench"))
@@ -239,5 +239,6 @@ def test_paper_noise_table_follows_from_the_committed_runs():
     assert committed["space"].tolist() == noise["space"].tolist()
     numeric = noise.columns.drop("space")
     assert committed[numeric].to_numpy() == pytest.approx(noise[numeric].to_numpy(), rel=1e-5)
-    assert paper_noise.markdown(noise, repro) in (PAPER / "FINDINGS.md").read_text()
+    truth = paper_noise.study_fidelity(PAPER, ROOT / paper_noise.TRUTH)
+    assert paper_noise.markdown(noise, repro, truth) in (PAPER / "FINDINGS.md").read_text()
     assert repro["committed"].notna().all()
