@@ -9,14 +9,36 @@ spaces' mean ground-truth errors correctly.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from scipy import stats
 
 from analysis.errors import AnalysisError
 from analysis.stats import Interval
+
+KEY = ["space", "index"]  # a model of a run file: its space and its position in the space's sample
+
+
+def read_runs(path: str | Path) -> pd.DataFrame:
+    """A run file of bench/ground_truth.py (one JSON object a finished run: space, index, seed,
+    error, failed, schedule, ...) as a DataFrame."""
+    text = Path(path).read_text()
+    return pd.DataFrame([json.loads(line) for line in text.splitlines() if line.strip()])
+
+
+def mean_over_seeds(runs: pd.DataFrame, seeds: range) -> pd.DataFrame:
+    """Per model (space, index) that has a run at every one of `seeds`: the mean error over them and
+    the summed seconds."""
+    part = runs[runs.seed.isin(list(seeds))]
+    grouped = part.groupby(KEY).agg(
+        error=("error", "mean"), seconds=("seconds", "sum"), runs=("seed", "nunique")
+    )
+    return grouped[grouped.runs == len(seeds)].sort_index()
 
 
 @dataclass(frozen=True)

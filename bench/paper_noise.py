@@ -31,23 +31,25 @@ import sys
 from pathlib import Path
 
 import pandas as pd
-from proxy_fidelity import mean_over_seeds, read_rows
 
-from analysis.fidelity import Fidelity, fidelity
+from analysis.fidelity import Fidelity, fidelity, mean_over_seeds, read_runs
 from analysis.repeatability import repeatability
 
 STUDY_SEED = 0  # the training seed of every trial of the study (`nas sample --seed 0`)
+NOISE_SEED = 1  # the seed the noise runs train the study's models at again
 TRUTH = Path("results/ground_truth/ground_truth.jsonl")
 TRUTH_SEEDS = 2  # the truth of a model: its mean error over training seeds 0 and 1
+POOLED = (
+    "all (pooled)"  # the row of every space's pairs; its spread includes the spaces' differences
+)
 
 
 def load_runs(folder: Path) -> pd.DataFrame:
-    """noise.jsonl's finished runs (a failed run has no error to compare)."""
+    """noise.jsonl's runs, failed ones included (their `failed` says why)."""
     path = folder / "noise.jsonl"
     if not path.exists():
         sys.exit(f"paper_noise: {path} does not exist; the runs are in this script's docstring")
-    runs = read_rows(path)
-    return runs[runs["failed"].isna()]
+    return read_runs(path)
 
 
 def committed(folder: Path) -> dict[str, pd.Series]:
@@ -60,44 +62,55 @@ def committed(folder: Path) -> dict[str, pd.Series]:
     return out
 
 
+def reproduction(runs: pd.DataFrame, study: dict[str, pd.Series]) -> pd.DataFrame:
+    """One row per rerun at the study's seed: its error (NaN when it failed), the committed one
+    (NaN when the study has no finished trial of that model) and their difference."""
+    again = runs[runs["seed"] == STUDY_SEED]
+    out = pd.DataFrame(
+        {
+            "space": again["space"].to_numpy(),
+            "index": again["index"].to_numpy(),
+            "committed": [
+                study[s].get(i, float("nan")) if s in study else float("nan")
+                for s, i in zip(again["space"], again["index"], strict=True)
+            ],
+            "rerun": again["error"].where(again["failed"].isna()).to_numpy(),
+        }
+    )
+    out["difference"] = out["rerun"] - out["committed"]
+    return out
+
+
 def tables(folder: Path, n_boot: int = 2000) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(noise: one row per space and one for all spaces together; reproduction: one row per
-    rerun at the study's seed)."""
+    """(noise: one row per space with at least 4 models run at both seeds, and a pooled row;
+    reproduction: one row per rerun at the study's seed)."""
     runs = load_runs(folder)
     study = committed(folder)
-    runs = runs[runs["space"].isin(study)]
-    again = runs[runs["seed"] == STUDY_SEED]
-    repro = pd.DataFrame(
-        {
-            "space": again["space"],
-            "index": again["index"],
-            "committed": [
-                study[s].get(i) for s, i in zip(again["space"], again["index"], strict=True)
-            ],
-            "rerun": again["error"],
-        }
-    ).dropna()
-    repro["difference"] = repro["rerun"] - repro["committed"]
-    other = runs[runs["seed"] != STUDY_SEED]
+    repro = reproduction(runs, study)
+    other = runs[(runs["seed"] == NOISE_SEED) & runs["failed"].isna() & runs["space"].isin(study)]
     rows = []
     pairs_all: list[tuple[float, float]] = []
+    used: list[str] = []
     for space, group in other.groupby("space", sort=True):
         pairs = [
             (study[space][i], e)
             for i, e in zip(group["index"], group["error"], strict=True)
             if i in study[space].index
         ]
+        if len(pairs) < 4:  # a file still growing, or failures: no statistic yet
+            continue
         pairs_all += pairs
+        used.append(space)
         rows.append(_row(space, pairs, study[space].tolist(), n_boot))
     if len(rows) > 1:
-        sweep = [e for space in sorted(set(other["space"])) for e in study[space]]
-        rows.append(_row("all", pairs_all, sweep, n_boot))
-    return pd.DataFrame(rows), repro.reset_index(drop=True)
+        sweep = [e for space in used for e in study[space]]
+        rows.append(_row(POOLED, pairs_all, sweep, n_boot))
+    return pd.DataFrame(rows), repro
 
 
 def study_fidelity(folder: Path, truth: Path = TRUTH) -> Fidelity:
     """The study's committed errors against the ground truth, on the models both hold."""
-    true = mean_over_seeds(read_rows(truth), range(TRUTH_SEEDS))["error"]
+    true = mean_over_seeds(read_runs(truth), range(TRUTH_SEEDS))["error"]
     study = committed(folder)
     pairs = [
         (space, e, study[space][i])
@@ -134,12 +147,22 @@ def markdown(noise: pd.DataFrame, repro: pd.DataFrame, truth: Fidelity | None = 
             f"{iv(r, 'spearman', '.2f')} | {r['sweep_sd']:.4f} ({r['sweep_models']} models) | "
             f"{iv(r, 'reliability', '.2f')} | {iv(r, 'mean_shift', '+.4f')} |"
         )
-    if len(repro):
-        same = int((repro["difference"] == 0).sum())
+    if (noise["space"] == POOLED).any():
         lines += [
             "",
-            f"Reruns at the study's seed: {same} of {len(repro)} errors identical to the committed "
-            f"ones; largest difference {repro['difference'].abs().max():.4f}.",
+            f"{POOLED}: every space's pairs together, against all their errors: that spread "
+            "includes the differences between the spaces, so its reliability is not one space's.",
+        ]
+    if len(repro):
+        done = repro.dropna()
+        same = int((done["difference"] == 0).sum())
+        failed = int(repro["rerun"].isna().sum())
+        lines += [
+            "",
+            f"Reruns at the study's seed: {same} of {len(done)} errors identical to the committed "
+            f"ones; largest difference {done['difference'].abs().max():.4f}"
+            + (f"; {failed} rerun(s) failed" if failed else "")
+            + ".",
         ]
     if truth is not None:
         rho, tau = truth.spearman, truth.kendall

@@ -22,14 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from analysis.errors import AnalysisError
-from analysis.fidelity import fidelity
-
-KEY = ["space", "index"]
-
-
-def read_rows(path: Path) -> pd.DataFrame:
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return pd.DataFrame(rows)
+from analysis.fidelity import KEY, fidelity, mean_over_seeds, read_runs
 
 
 def schedule_label(schedule: dict) -> str:
@@ -39,21 +32,11 @@ def schedule_label(schedule: dict) -> str:
     return ", ".join(parts)
 
 
-def mean_over_seeds(gt: pd.DataFrame, seeds: range) -> pd.DataFrame:
-    """Per model (space, index) that has a run at every one of `seeds`: the mean error over them and
-    the summed seconds."""
-    part = gt[gt.seed.isin(list(seeds))]
-    grouped = part.groupby(KEY).agg(
-        error=("error", "mean"), seconds=("seconds", "sum"), runs=("seed", "nunique")
-    )
-    return grouped[grouped.runs == len(seeds)].sort_index()
-
-
 def table(folder: Path, truth_seeds: int = 1) -> tuple[pd.DataFrame, dict]:
     """The fidelity table; the truth of a model is its mean error over training seeds
     0..truth_seeds-1, its reproducibility the Spearman of that against the mean over the next
     truth_seeds seeds (on the models that have them)."""
-    gt = read_rows(folder / "ground_truth.jsonl")
+    gt = read_runs(folder / "ground_truth.jsonl")
     truth = mean_over_seeds(gt, range(truth_seeds))
     summary: dict = {
         "truth_seeds": truth_seeds,
@@ -72,12 +55,12 @@ def table(folder: Path, truth_seeds: int = 1) -> tuple[pd.DataFrame, dict]:
     rows = []
     proxies: list[tuple[str, pd.Series, float]] = []
     for path in sorted(folder.glob("proxy_*.jsonl")):
-        df = read_rows(path)
+        df = read_runs(path)
         df = df[df.seed == 0].set_index(KEY)
         proxies.append((schedule_label(df.schedule.iloc[0]), df.error, float(df.seconds.mean())))
     scores_path = folder / "scores.jsonl"
     if scores_path.exists():
-        sc = read_rows(scores_path).set_index(KEY)
+        sc = read_runs(scores_path).set_index(KEY)
         for col in [c for c in sc.columns if c.startswith("score_") and not c.endswith("_seconds")]:
             # scores are "higher is better": negate so that lower predicts a lower error
             seconds = float(sc[f"{col}_seconds"].mean()) if f"{col}_seconds" in sc else float("nan")

@@ -259,7 +259,8 @@ def train(
     except (torch.OutOfMemoryError, RuntimeError, MemoryError) as e:
         if not is_out_of_memory(e):
             raise
-        raise TrainingFailed("oom", f"out of memory on {dev}: {str(e).splitlines()[0]}") from None
+        first = (str(e).splitlines() or [type(e).__name__])[0]  # MemoryError() has no text
+        raise TrainingFailed("oom", f"out of memory on {dev}: {first}") from None
     cx = complexity(cfg, dataset.resolution)
     images = steps * schedule.batch_size
     return TrainResult(

@@ -276,12 +276,14 @@ models."""),
     new_code_cell("""import json
 
 noise_runs = ROOT / "results/paper/noise.jsonl"
-if noise_runs.exists():
+noise_table = ROOT / "results/paper/noise.csv"
+if noise_runs.exists() and noise_table.exists():
     runs = pd.DataFrame([json.loads(line) for line in noise_runs.read_text().splitlines()])
-    runs = runs[runs.failed.isna() & (runs.seed == 1)]
+    runs = runs[runs.failed.isna() & (runs.seed == 1)]  # bench/paper_noise.py's NOISE_SEED
     fig, ax = plt.subplots(figsize=(5.5, 5))
     for s, g in runs.groupby("space"):
-        first = raw[s].set_index("index").error.reindex(g["index"]).to_numpy()
+        done = raw[s][raw[s].state == "COMPLETE"].set_index("index").error
+        first = done.reindex(g["index"]).to_numpy()
         ax.scatter(first, g.error, s=14, label=s)
     lims = [runs.error.min() - 0.02, runs.error.max() + 0.02]
     ax.plot(lims, lims, "k--", lw=1)
@@ -289,7 +291,10 @@ if noise_runs.exists():
            title="one proxy run against another, same models")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    table = pd.read_csv(ROOT / "results/paper/noise.csv")
+    table = pd.read_csv(noise_table)
+    for name in ("noise_sd", "spearman", "reliability"):
+        table[name] = [f"{v:.3f} ({lo:.3f}-{hi:.3f})" for v, lo, hi in
+                       zip(table[name], table[f"{name}_low"], table[f"{name}_high"], strict=True)]
     print(table[["space", "models", "noise_sd", "spearman", "reliability", "sweep_sd"]]
           .round(4).to_string(index=False))"""),
 ]

@@ -84,6 +84,19 @@ def test_every_form_of_allocation_failure_is_out_of_memory(error, oom):
     assert is_out_of_memory(error) is oom
 
 
+def test_a_bare_memory_error_in_training_is_an_oom_result(synthetic, monkeypatch):
+    """Python's MemoryError() carries no message; the run is still an "oom" result."""
+    import nas.trainer
+
+    def out_of_memory(*args, **kwargs):
+        raise MemoryError()
+
+    monkeypatch.setattr(nas.trainer, "_fit", out_of_memory)
+    with pytest.raises(TrainingFailed) as err:
+        train(get_config(SMALL_NET), synthetic, TINY, device="cpu", measure_latency=False)
+    assert err.value.reason == "oom" and "MemoryError" in str(err.value)
+
+
 def test_adapted_config_uses_small_stem_and_dataset_shape(synthetic):
     cfg = adapt_config(get_config("regnetx_200mf"), synthetic)
     assert (cfg.stem, cfg.in_channels, cfg.num_classes) == ("small", 1, 10)
