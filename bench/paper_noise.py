@@ -39,9 +39,8 @@ STUDY_SEED = 0  # the training seed of every trial of the study (`nas sample --s
 NOISE_SEED = 1  # the seed the noise runs train the study's models at again
 TRUTH = Path("results/ground_truth/ground_truth.jsonl")
 TRUTH_SEEDS = 2  # the truth of a model: its mean error over training seeds 0 and 1
-POOLED = (
-    "all (pooled)"  # the row of every space's pairs; its spread includes the spaces' differences
-)
+POOLED = "all (pooled)"  # every space's pairs; its spread includes the spaces' differences
+STATISTICS = ("noise_sd", "spearman", "reliability", "mean_shift", "sweep_sd")  # noise.csv's order
 
 
 def load_runs(folder: Path) -> pd.DataFrame:
@@ -105,7 +104,10 @@ def tables(folder: Path, n_boot: int = 2000) -> tuple[pd.DataFrame, pd.DataFrame
     if len(rows) > 1:
         sweep = [e for space in used for e in study[space]]
         rows.append(_row(POOLED, pairs_all, sweep, n_boot))
-    return pd.DataFrame(rows), repro
+    columns = ["space", "models", "sweep_models"] + [
+        f"{name}{end}" for name in STATISTICS for end in ("", "_low", "_high")
+    ]
+    return pd.DataFrame(rows, columns=columns), repro
 
 
 def study_fidelity(folder: Path, truth: Path = TRUTH) -> Fidelity:
@@ -125,7 +127,7 @@ def _row(space: str, pairs: list[tuple[float, float]], sweep: list[float], n_boo
     first, second = zip(*pairs, strict=True) if pairs else ((), ())
     r = repeatability(first, second, sweep, n_boot=n_boot)
     row: dict = {"space": space, "models": r.n, "sweep_models": r.sweep_n}
-    for name in ("noise_sd", "spearman", "reliability", "mean_shift", "sweep_sd"):
+    for name in STATISTICS:
         iv = getattr(r, name)
         row.update({name: iv.estimate, f"{name}_low": iv.low, f"{name}_high": iv.high})
     return row
