@@ -117,7 +117,7 @@ ratio; C: shared group width; D: widths increase over stages; E: depths increase
 RegNetX
 (quantized linear widths) and RegNetY (+ squeeze-and-excitation), comparing each step's error \
 distribution.
-This notebook redraws those figures from the sweeps committed under `results/paper/` (100 models a \
+This notebook redraws those figures from the sweeps committed under `results/paper/` (150 models a \
 space in
 the 360-400 MF band at 224 px, each trained by this toolkit's default proxy on Fashion-MNIST; the \
 commands and
