@@ -19,7 +19,7 @@ import pandas as pd
 from scipy import stats
 
 from analysis.errors import AnalysisError
-from analysis.stats import Interval
+from analysis.stats import Interval, finite_pairs
 
 KEY = ["space", "index"]  # a model of a run file: its space and its position in the space's sample
 
@@ -105,16 +105,7 @@ def fidelity(
 ) -> Fidelity:
     """Spearman and Kendall between `truth` and `proxy` (lower = better for both) with bootstrap
     intervals over models, the best-quarter overlap and the group order."""
-    t = np.asarray(truth, dtype=float)
-    p = np.asarray(proxy, dtype=float)
-    if t.shape != p.shape or t.ndim != 1:
-        raise AnalysisError(
-            f"truth and proxy must be two lists of the same length, got {t.shape} and {p.shape}"
-        )
-    ok = np.isfinite(t) & np.isfinite(p)
-    if ok.sum() < 4:
-        raise AnalysisError(f"need at least 4 models with both values, got {int(ok.sum())}")
-    t, p = t[ok], p[ok]
+    t, p, ok = finite_pairs(truth, proxy, "truth and proxy", "models with both values")
     if np.ptp(t) == 0 or np.ptp(p) == 0:
         raise AnalysisError("a constant truth or proxy has no ranking to compare")
     g = np.asarray(groups)[ok] if groups is not None else np.array(["all"] * len(t))

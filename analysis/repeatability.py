@@ -26,7 +26,7 @@ import numpy as np
 from scipy import stats
 
 from analysis.errors import AnalysisError
-from analysis.stats import Interval
+from analysis.stats import Interval, finite_pairs
 
 
 @dataclass(frozen=True)
@@ -67,17 +67,9 @@ def repeatability(
     """`first[i]` and `second[i]`: two runs of model i; `sweep`: the errors of the whole sweep those
     models come from (one run each). Percentile bootstrap intervals resample the pairs and the
     sweep independently."""
-    a = np.asarray(first, dtype=float)
-    b = np.asarray(second, dtype=float)
+    a, b, _ = finite_pairs(first, second, "first and second", "models run twice")
     s = np.asarray(sweep, dtype=float)
-    if a.shape != b.shape or a.ndim != 1:
-        raise AnalysisError(
-            f"first and second must be two lists of the same length, got {a.shape} and {b.shape}"
-        )
-    ok = np.isfinite(a) & np.isfinite(b)
-    a, b, s = a[ok], b[ok], s[np.isfinite(s)]
-    if len(a) < 4:
-        raise AnalysisError(f"need at least 4 models run twice, got {len(a)}")
+    s = s[np.isfinite(s)]
     if len(s) < 4 or np.ptp(s) == 0:
         raise AnalysisError("the sweep needs at least 4 errors that are not all equal")
     rng = np.random.default_rng(seed)

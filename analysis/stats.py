@@ -8,6 +8,7 @@ every resample, and resamples that leave a bin empty (weights undefined) are rej
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -89,6 +90,24 @@ class BestRange:
 
 
 # --- resampled weights ----------------------------------------------------------------------------
+def finite_pairs(
+    x: Sequence[float], y: Sequence[float], names: str, counted: str, minimum: int = 4
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Two paired lists as float arrays, kept where both values are finite, and that mask.
+    AnalysisError when they are not two lists of one length (`names`: "truth and proxy") or fewer
+    than `minimum` pairs remain (`counted`: "models with both values")."""
+    a = np.asarray(x, dtype=float)
+    b = np.asarray(y, dtype=float)
+    if a.shape != b.shape or a.ndim != 1:
+        raise AnalysisError(
+            f"{names} must be two lists of the same length, got {a.shape} and {b.shape}"
+        )
+    ok = np.isfinite(a) & np.isfinite(b)
+    if ok.sum() < minimum:
+        raise AnalysisError(f"need at least {minimum} {counted}, got {int(ok.sum())}")
+    return a[ok], b[ok], ok
+
+
 def _counts(idx: np.ndarray, n: int) -> np.ndarray:
     """(B, n) multiplicities of each model in each resample of indices `idx` (B, k)."""
     rows = np.repeat(np.arange(len(idx)), idx.shape[1])

@@ -124,7 +124,7 @@ def study_fidelity(folder: Path, truth: Path = TRUTH) -> Fidelity:
 
 
 def _row(space: str, pairs: list[tuple[float, float]], sweep: list[float], n_boot: int) -> dict:
-    first, second = zip(*pairs, strict=True) if pairs else ((), ())
+    first, second = zip(*pairs, strict=True)  # tables() passes 4 pairs or more
     r = repeatability(first, second, sweep, n_boot=n_boot)
     row: dict = {"space": space, "models": r.n, "sweep_models": r.sweep_n}
     for name in STATISTICS:

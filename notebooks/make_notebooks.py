@@ -273,12 +273,12 @@ intervals over models). Where the reliability is low, a ranking within that spac
 best-parameter
 ranges, is mostly noise; differences between spaces' means average the noise out over the \
 models."""),
-    new_code_cell("""import json
+    new_code_cell("""from analysis.fidelity import read_runs
 
 noise_runs = ROOT / "results/paper/noise.jsonl"
 noise_table = ROOT / "results/paper/noise.csv"
 if noise_runs.exists() and noise_table.exists():
-    runs = pd.DataFrame([json.loads(line) for line in noise_runs.read_text().splitlines()])
+    runs = read_runs(noise_runs)
     runs = runs[runs.failed.isna() & (runs.seed == 1)]  # bench/paper_noise.py's NOISE_SEED
     fig, ax = plt.subplots(figsize=(5.5, 5))
     for s, g in runs.groupby("space"):
