@@ -284,13 +284,21 @@ def train(
 def is_out_of_memory(e: BaseException) -> bool:
     """An allocation failure: torch.OutOfMemoryError (CUDA), Python's MemoryError (an allocation
     in Python code or one torch translates), or the CPU allocator's RuntimeError
-    ("DefaultCPUAllocator: can't allocate memory", "std::bad_alloc"), which torch does not type.
-    Which of them a process meets depends on where its memory runs out."""
+    ("DefaultCPUAllocator: can't allocate memory", "std::bad_alloc"), which torch does not type,
+    or oneDNN's "could not create a primitive" (a convolution that cannot allocate its workspace;
+    seen when the address space ran out). Which of them a process meets depends on where its
+    memory runs out; the recorded message keeps the original text."""
     if isinstance(e, (torch.OutOfMemoryError, MemoryError)):
         return True
     text = str(e)
     return isinstance(e, RuntimeError) and any(
-        m in text for m in ("can't allocate memory", "not enough memory", "bad_alloc")
+        m in text
+        for m in (
+            "can't allocate memory",
+            "not enough memory",
+            "bad_alloc",
+            "could not create a primitive",
+        )
     )
 
 
