@@ -29,7 +29,22 @@ def schedule_label(schedule: dict) -> str:
     images = schedule.get("train_size") or 60_000
     parts = [f"{schedule['epochs']}x{images / 1000:g}k", f"lr {schedule['lr']:g}"]
     parts.append("aug" if schedule.get("augment") else "no aug")
+    if schedule.get("batch_size", 128) != 128:
+        parts.append(f"batch {schedule['batch_size']}")
+    if schedule.get("label_smoothing"):
+        parts.append(f"smoothing {schedule['label_smoothing']:g}")
     return ", ".join(parts)
+
+
+def proxy_runs(runs: pd.DataFrame) -> tuple[str, pd.DataFrame]:
+    """A proxy file's values per model: seed 0 alone, or, when every model of the file was trained
+    at seeds 0..k-1 (k > 1), the mean over those seeds (its cost the summed seconds)."""
+    seeds = sorted(int(s) for s in runs.seed.unique())
+    k = len(seeds)
+    models = runs.groupby(KEY).seed.nunique()
+    if k > 1 and seeds == list(range(k)) and bool((models == k).all()):
+        return f", mean of {k} seeds", mean_over_seeds(runs, range(k))
+    return "", mean_over_seeds(runs, range(1))
 
 
 def table(folder: Path, truth_seeds: int = 1) -> tuple[pd.DataFrame, dict]:
@@ -55,9 +70,10 @@ def table(folder: Path, truth_seeds: int = 1) -> tuple[pd.DataFrame, dict]:
     rows = []
     proxies: list[tuple[str, pd.Series, float]] = []
     for path in sorted(folder.glob("proxy_*.jsonl")):
-        df = read_runs(path)
-        df = df[df.seed == 0].set_index(KEY)
-        proxies.append((schedule_label(df.schedule.iloc[0]), df.error, float(df.seconds.mean())))
+        runs = read_runs(path)
+        suffix, df = proxy_runs(runs)
+        label = schedule_label(runs.schedule.iloc[0]) + suffix
+        proxies.append((label, df.error, float(df.seconds.mean())))
     scores_path = folder / "scores.jsonl"
     if scores_path.exists():
         sc = read_runs(scores_path).set_index(KEY)
