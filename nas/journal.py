@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import Any
@@ -196,6 +197,37 @@ class SafeJournalFileBackend(JournalFileBackend):
         super().__init__(file_path, lock_obj=lock_obj)
         self.path = file_path
         self.lock = lock_obj
+        self._held = threading.local()
+
+    def hold(self) -> bool:
+        """From now on this thread's appends are held back (other threads', a heartbeat's, are
+        written at once) until `release`; False when this thread was holding already (the outer
+        holder releases)."""
+        if getattr(self._held, "data", None) is not None:
+            return False
+        self._held.data = []
+        return True
+
+    def release(self) -> bytes:
+        """Stop holding; the held-back records, encoded, for one `write`."""
+        data = b"".join(getattr(self._held, "data", None) or [])
+        self._held.data = None
+        return data
+
+    def write(self, data: bytes) -> None:
+        """Append encoded records in one write with one fsync, under the journal's lock (a torn
+        last line set aside first)."""
+        if not data:
+            return
+        self.lock.acquire()
+        try:
+            _set_aside(Path(self.path), _log)
+            with open(self.path, "ab") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+        finally:
+            self.lock.release()
 
     def read_logs(self, log_number_from: int) -> Generator[dict[str, Any], None, None]:
         try:
@@ -211,12 +243,8 @@ class SafeJournalFileBackend(JournalFileBackend):
         data = "".join(json.dumps(log, separators=(",", ":")) + "\n" for log in logs).encode(
             "utf-8"
         )
-        self.lock.acquire()
-        try:
-            _set_aside(Path(self.path), _log)
-            with open(self.path, "ab") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-        finally:
-            self.lock.release()
+        held = getattr(self._held, "data", None)
+        if held is not None:
+            held.append(data)
+        else:
+            self.write(data)

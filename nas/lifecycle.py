@@ -57,7 +57,7 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, Trial, TrialState
 
 from nas.heartbeat import Heartbeat, grace_period_for, stale_reason, worker_id
-from nas.storage import RetryingStorage, open_storage
+from nas.storage import RetryingStorage, one_write, open_storage
 from nas.study import StudyHandle, SweepError, json_normalized, load_study
 from spaces.records import QUEUE_KEYS, RESULT_FIELDS, TRAINED_FAILURES
 
@@ -223,8 +223,9 @@ def finish_trial(
     meanwhile). A value `tell` refuses (NaN, a wrong count) on a trial still RUNNING is raised."""
     trial_id = trial._trial_id
     try:
-        for key, value in attrs.items():
-            st.storage.set_trial_user_attr(trial_id, key, value)
+        with one_write(st.storage):
+            for key, value in attrs.items():
+                st.storage.set_trial_user_attr(trial_id, key, value)
         st.study.tell(trial.number, None if values is None else list(values), state=state)
     # ValueError: tell refuses a trial that is not RUNNING
     except (UpdateFinishedTrialError, ValueError):
@@ -245,12 +246,13 @@ def finish_trial(
 def start_trial(st: StudyHandle, trial: AnyTrial, index: int | None = None, n: int = 0) -> None:
     """Name this worker on a trial it took (claimed or asked) and write its first heartbeat; a
     queued trial also gets its ``index`` param."""
-    st.storage.set_trial_user_attr(trial._trial_id, "worker", worker_id())
-    st.storage.set_trial_user_attr(trial._trial_id, "heartbeat", time.time())
-    if index is not None:
-        st.storage.set_trial_param(
-            trial._trial_id, "index", float(index), IntDistribution(0, max(n - 1, index))
-        )
+    with one_write(st.storage):
+        st.storage.set_trial_user_attr(trial._trial_id, "worker", worker_id())
+        st.storage.set_trial_user_attr(trial._trial_id, "heartbeat", time.time())
+        if index is not None:
+            st.storage.set_trial_param(
+                trial._trial_id, "index", float(index), IntDistribution(0, max(n - 1, index))
+            )
 
 
 @dataclass

@@ -88,12 +88,15 @@ class ScoreError(NasError, ValueError):
 
 # --- the pieces with a closed form ----------------------------------------------------------------
 def hamming_kernel(codes: torch.Tensor) -> torch.Tensor:
-    """K[i, j] = N_A - d_H(codes[i], codes[j]) for binary codes of shape (batch, N_A), in float64.
+    """K[i, j] = N_A - d_H(codes[i], codes[j]) for binary codes (bool or 0/1 floats) of shape
+    (batch, N_A), in float64.
 
     With G = C C^T (C in {0, 1}), n_i = G[i, i] and d_H(i, j) = n_i + n_j - 2 G[i, j]: one matrix
     product, exact in float32 while N_A < 2^24 (float64 beyond)."""
     c = codes.reshape(codes.shape[0], -1)
-    c = c.to(torch.float32 if c.shape[1] < 2**24 else torch.float64)
+    dtype = torch.float32 if c.shape[1] < 2**24 else torch.float64
+    if c.dtype != dtype:
+        c = c.to(dtype)
     g = (c @ c.T).double()
     n = g.diagonal()
     return c.shape[1] - n[:, None] - n[None, :] + 2 * g
@@ -162,7 +165,9 @@ def _batch_scores(
             o = output.detach()
             if o.dim() == 4 and o.is_contiguous(memory_format=torch.channels_last):
                 o = o.permute(0, 2, 3, 1)  # memory order: the flattening below is then a view
-            k = hamming_kernel(o > 0)
+            # o > 0 written straight as 0/1 floats: one pass where (o > 0).float() takes two
+            codes = torch.empty(o.shape, dtype=torch.float32, device=o.device)
+            k = hamming_kernel(torch.gt(o, 0, out=codes))
             kernel[:] = [kernel[0] + k] if kernel else [k]
 
         hooks = [

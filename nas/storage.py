@@ -41,10 +41,12 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages import BaseStorage
 
 from nas.journal import (
@@ -184,11 +186,14 @@ def open_storage(
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     name = describe_storage(url)
-    inner = _open(url, create)
-    return RetryingStorage(inner, name, default_patience() if patience is None else patience)
+    inner, journal = _open(url, create)
+    storage = RetryingStorage(inner, name, default_patience() if patience is None else patience)
+    storage.journal = journal
+    return storage
 
 
-def _open(url: str | None, create: bool) -> BaseStorage:
+def _open(url: str | None, create: bool) -> tuple[BaseStorage, SafeJournalFileBackend | None]:
+    """The storage, and its backend when it is a journal file."""
     kind, target = parse_storage(url)
     name = describe_storage(url)
     if kind == "journal":
@@ -216,7 +221,7 @@ def _open(url: str | None, create: bool) -> BaseStorage:
             backend = SafeJournalFileBackend(str(path), lock)
             _set_aside_torn_tail(path, lock)
             check_last_record(path)
-            return JournalStorage(backend)
+            return JournalStorage(backend), backend
         except JournalDamaged as e:
             raise StorageError(str(e)) from None
         except OSError as e:
@@ -229,12 +234,12 @@ def _open(url: str | None, create: bool) -> BaseStorage:
 
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # "JournalRedisBackend is experimental"
-                return JournalStorage(JournalRedisBackend(target))
+                return JournalStorage(JournalRedisBackend(target)), None
         except ImportError as e:
             raise StorageError(_driver_message(name, e)) from None
         except Exception as e:
             raise StorageError(f"cannot open storage {name!r}: {_first_line(e)}") from None
-    return _open_rdb(target, name, create)
+    return _open_rdb(target, name, create), None
 
 
 def _set_aside_torn_tail(path: Path, lock: Any) -> None:
@@ -407,6 +412,44 @@ class RetryingStorage(BaseStorage):
         self._spent: dict[int, float] = {}
         self._outage_lock = threading.Lock()
         self._outage_since: float | None = None
+        # a journal file's backend: one_write holds this thread's appends back into one write
+        self.journal: SafeJournalFileBackend | None = None
+
+    @contextmanager
+    def one_write(self) -> Iterator[None]:
+        """The writes of this thread inside the block reach a journal file as one append with one
+        fsync at its end (also when the block raises: what was written before is kept, as it would
+        have been); nothing inside may read what the block wrote. Other storages: every write as
+        it comes."""
+        journal = self.journal
+        if journal is None or not journal.hold():
+            yield
+            return
+        try:
+            yield
+        except BaseException:
+            self._write_held(journal, strict=False)
+            raise
+        self._write_held(journal, strict=True)
+
+    def _write_held(self, journal: SafeJournalFileBackend, strict: bool) -> None:
+        """Write what `one_write` held back, then read it back. Optuna's journal refuses a record of
+        this process that it cannot apply (an attr of a trial finished elsewhere meanwhile) when it
+        reads it, one record a read: read until every record is applied, then raise the first
+        refusal (`strict`), as the writes one at a time would have."""
+        data = journal.release()
+        if not data:
+            return
+        self.call(journal.write, data)
+        first: Exception | None = None
+        for _ in range(data.count(b"\n") + 1):
+            try:
+                self.call(self.inner.get_all_studies)  # reads the journal's new records
+                break
+            except (UpdateFinishedTrialError, KeyError) as e:
+                first = first or e
+        if first is not None and strict:
+            raise first
 
     # -- machinery
     def call(self, method: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -598,6 +641,11 @@ class RetryingStorage(BaseStorage):
 
     def check_trial_is_updatable(self, trial_id: int, trial_state: Any) -> None:
         self.inner.check_trial_is_updatable(trial_id, trial_state)
+
+
+def one_write(storage: BaseStorage) -> AbstractContextManager[None]:
+    """`RetryingStorage.one_write` of `storage`; for any other storage a block that does nothing."""
+    return storage.one_write() if isinstance(storage, RetryingStorage) else nullcontext()
 
 
 def _log(message: str) -> None:

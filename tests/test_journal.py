@@ -169,3 +169,59 @@ def test_the_committed_example_journal_still_loads(tmp_path, capsys):
     assert names and all(storage.get_all_trials(storage.get_study_id_from_name(n)) for n in names)
     assert journal.read_bytes() == data and not _side_files(journal)
     assert capsys.readouterr().err == ""
+
+
+def test_one_write_holds_a_threads_appends_into_one_write_and_keeps_them_when_it_raises(
+    tmp_path, monkeypatch
+):
+    """A finished trial's attrs reach the journal as one append (one fsync); another thread's
+    writes (a heartbeat's) go through at once; a block that raises still writes what it held."""
+    import os
+    import threading
+
+    from nas.storage import one_write
+
+    journal = tmp_path / "j.journal"
+    _study(journal, trials=1)
+    storage = open_storage(str(journal))
+    trial_id = optuna.load_study(study_name="s", storage=storage).ask()._trial_id  # running
+    writes: list[bytes] = []
+    backend = storage.journal
+    assert backend is not None
+    real_write = backend.write
+    monkeypatch.setattr(backend, "write", lambda data: (writes.append(data), real_write(data)))
+    syncs = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (syncs.append(fd), real_fsync(fd)))
+
+    def heartbeat() -> None:
+        storage.set_trial_user_attr(trial_id, "beat", 1)
+
+    with one_write(storage):
+        for k in range(5):
+            storage.set_trial_user_attr(trial_id, f"a{k}", k)
+        other = threading.Thread(target=heartbeat)
+        other.start()
+        other.join()
+        assert writes and b'"beat"' in writes[-1] and b'"a0"' not in journal.read_bytes()
+        assert len(writes) == 1
+    assert len(writes) == 2 and writes[1].count(b"\n") == 5 and len(syncs) == 2
+    attrs = open_storage(str(journal)).get_trial(trial_id).user_attrs
+    assert {k: attrs[k] for k in ("a0", "a4", "beat")} == {"a0": 0, "a4": 4, "beat": 1}
+
+    with pytest.raises(RuntimeError), one_write(storage):
+        storage.set_trial_user_attr(trial_id, "before", "kept")
+        raise RuntimeError("the block fails")
+    assert open_storage(str(journal)).get_trial(trial_id).user_attrs["before"] == "kept"
+    with one_write(storage), one_write(storage):  # nested: the outer block writes
+        storage.set_trial_user_attr(trial_id, "nested", True)
+    assert len(writes) == 4 and b'"nested"' in writes[-1]
+
+    # the trial finished elsewhere meanwhile (declared stale by another worker): the block raises
+    # Optuna's refusal once, as the first write alone would have, and the storage goes on reading
+    open_storage(str(journal)).set_trial_state_values(trial_id, optuna.trial.TrialState.FAIL)
+    with pytest.raises(optuna.exceptions.UpdateFinishedTrialError), one_write(storage):
+        for k in range(3):
+            storage.set_trial_user_attr(trial_id, f"late{k}", k)
+    assert storage.get_trial(trial_id).state == optuna.trial.TrialState.FAIL
+    assert "late0" not in storage.get_trial(trial_id).user_attrs and storage.get_all_studies()
