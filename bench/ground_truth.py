@@ -197,7 +197,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--epochs", type=int, default=g.epochs)
     p.add_argument("--train-size", type=int, default=g.train_size, help="default: the whole split")
     p.add_argument("--batch-size", type=int, default=g.batch_size)
-    p.add_argument("--lr", type=float, default=g.lr, help="at batch 128; scaled linearly with the batch")
+    p.add_argument("--lr", type=float, default=g.lr, help="at batch 128, scaled with the batch")
     p.add_argument("--warmup", type=float, default=g.warmup)
     p.add_argument("--label-smoothing", type=float, default=g.label_smoothing)
     p.add_argument("--augment", action="store_true", help="random crop + flip (default off)")

@@ -207,12 +207,15 @@ def main(argv: list[str] | None = None) -> None:
             args.threads if args.workers == 1 else None,
         )
     result["load_average_after"] = os.getloadavg()
+    from nas.trainer import cpu_description
+
+    result["cpu"] = cpu_description()
     if args.json:
         print(json.dumps(result))
         return
     print(
         f"{len(rows)} models, {args.threads} thread(s), batch {args.batch_size}, "
-        f"{os.cpu_count()} CPUs, load average {result['load_average'][0]:.1f} before / "
+        f"CPU {result['cpu']}, load average {result['load_average'][0]:.1f} before / "
         f"{result['load_average_after'][0]:.1f} after"
     )
     for label, s in result.get("per_model", {}).items():

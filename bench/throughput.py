@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader
 from torch.utils.data import Dataset as TorchDataset
 
 from nas.datasets import load_dataset
-from nas.trainer import Schedule, adapt_config, resolve_device, train
+from nas.trainer import Schedule, adapt_config, cpu_description, resolve_device, train
 from spaces import complexity, get_config
 from spaces.anynet import AnyNet
 
@@ -133,7 +133,8 @@ def main() -> None:
     fwd_macs = complexity(cfg, dataset.resolution).flops
     print(
         f"{args.model} at {dataset.resolution}px ({fwd_macs / 1e6:.1f} M multiply-adds forward), "
-        f"batch 128, {device}, {torch.get_num_threads()} threads, torch {torch.__version__}"
+        f"batch 128, {device}, {torch.get_num_threads()} threads, torch {torch.__version__}, "
+        f"CPU {cpu_description()}"
     )
     plain: list[float] = []
     fast: dict[str, list[float]] = {"fp32": [], "bf16": []}

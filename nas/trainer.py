@@ -74,17 +74,36 @@ def resolve_device(device: str = "auto") -> torch.device:
     return dev
 
 
-def cpu_has_bf16() -> bool:
-    """Whether this CPU has bf16 arithmetic units (AVX-512 BF16 or AMX-BF16; Linux CPU flags)."""
+def cpu_info() -> tuple[str, frozenset[str]]:
+    """This CPU's model name and flags (Linux /proc/cpuinfo; ("unknown", {}) elsewhere)."""
+    name, flags = "unknown", frozenset[str]()
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
-                if line.startswith("flags"):
-                    flags = set(line.split(":", 1)[1].split())
-                    return bool(flags & {"avx512_bf16", "amx_bf16"})
+                if line.startswith("model name") and name == "unknown":
+                    name = line.split(":", 1)[1].strip()
+                elif line.startswith("flags"):
+                    flags = frozenset(line.split(":", 1)[1].split())
+                    break
     except OSError:
         pass
-    return False
+    return name, flags
+
+
+BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU has bf16 arithmetic units (AVX-512 BF16 or AMX-BF16; Linux CPU flags)."""
+    return bool(cpu_info()[1] & set(BF16_FLAGS))
+
+
+def cpu_description() -> str:
+    """The CPU's model and its bf16 units, e.g. "AMD EPYC (avx512_bf16)", for benchmark output:
+    which precision is faster differs between CPUs with the same flags."""
+    name, flags = cpu_info()
+    units = [f for f in BF16_FLAGS if f in flags]
+    return f"{name} ({', '.join(units) or 'no bf16 units'}), {os.cpu_count()} cores"
 
 
 def use_bf16(precision: str, dev: torch.device) -> bool:

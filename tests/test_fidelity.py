@@ -247,3 +247,56 @@ def test_repeatability_refuses_what_it_cannot_measure():
         repeatability([0.1, 0.2, 0.3], [0.1, 0.2, 0.3], [0.1, 0.2, 0.3, 0.4])
     with pytest.raises(AnalysisError, match="not all equal"):
         repeatability([0.1, 0.2, 0.3, 0.4], [0.1, 0.2, 0.3, 0.4], [0.5] * 5)
+
+
+def test_a_proxy_at_two_seeds_ranks_by_their_mean_and_the_default_follows_the_rule(tmp_path):
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        import proxy_fidelity
+    finally:
+        sys.path.pop(0)
+    schedule = {"epochs": 1, "train_size": None, "lr": 0.5, "augment": False}
+    truth = {("a", i): 0.1 + 0.01 * i for i in range(8)}
+
+    def write(name, rows):
+        (tmp_path / name).write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+    def row(i, seed, error, schedule):
+        return {"space": "a", "index": i, "seed": seed, "error": error, "seconds": 2.0,
+                "schedule": schedule}  # fmt: skip
+
+    write("ground_truth.jsonl", [row(i, 0, e, schedule) for (_, i), e in truth.items()])
+    # seed 0 alone ranks the models backwards for the first half; seed 1 makes the mean right
+    two = {**schedule, "train_size": 5000, "batch_size": 64, "label_smoothing": 0.1}
+    write(
+        "proxy_two.jsonl",
+        [row(i, 0, 0.5 - e if i < 4 else e, two) for (_, i), e in truth.items()]
+        + [row(i, 1, 3 * e - 0.5 if i < 4 else e, two) for (_, i), e in truth.items()],
+    )
+    # one seed, cheaper, ranks well but not perfectly; a third file misses seed 1 for one model
+    one = {**schedule, "train_size": 2000}
+    noisy = [0.1, 0.12, 0.11, 0.13, 0.14, 0.16, 0.15, 0.17]
+    write("proxy_one.jsonl", [row(i, 0, noisy[i], one) for i in range(8)])
+    part = {**schedule, "train_size": 1000}
+    write(
+        "proxy_part.jsonl",
+        [row(i, 0, e, part) for (_, i), e in truth.items()]
+        + [row(i, 1, 1 - e, part) for (_, i), e in truth.items() if i],
+    )
+    df, _ = proxy_fidelity.table(tmp_path)
+    rows = df.set_index("proxy")
+    label = "1x5k, lr 0.5, no aug, batch 64, smoothing 0.1, mean of 2 seeds"
+    assert rows.loc[label, "spearman"] == pytest.approx(1.0)
+    assert rows.loc[label, "images_per_model"] == 10_000
+    assert rows.loc[label, "seconds_per_model"] == pytest.approx(4.0)  # two runs a model
+    # not every model at seed 1: seed 0 alone, which ranks perfectly here
+    assert rows.loc["1x1k, lr 0.5, no aug", "spearman"] == pytest.approx(1.0)
+    assert rows.loc["1x1k, lr 0.5, no aug", "images_per_model"] == 1000
+    # the rule: the cheapest at or above the target, else the best
+    best, met = proxy_fidelity.pick_default(df)
+    assert met and best.proxy == "1x1k, lr 0.5, no aug"
+    high = df[df.proxy != "1x1k, lr 0.5, no aug"]
+    best, met = proxy_fidelity.pick_default(high, target=0.99)
+    assert met and best.proxy == label  # 1x2k's 0.95 is below 0.99
+    best, met = proxy_fidelity.pick_default(high.assign(spearman=high.spearman * 0.5))
+    assert not met and best.proxy == label
