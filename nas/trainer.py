@@ -137,9 +137,10 @@ _PROBES: dict[int, tuple[float, float]] = {}  # torch threads -> (fp32, bf16) se
 def cpu_bf16_is_faster(margin: float = 0.9) -> bool:
     """Time a few training steps of RegNetX-400MF at 28 px (the main job's band; batch 64,
     channels_last) in float32 and in bf16 autocast, interleaved, once per process and thread count
-    (about 2 s), and say whether bf16 took less than `margin` of the float32 time. On this project's
-    CPU (AVX-512 BF16, AMX) the trainer measured no gain: 295 vs 296 images/s at one thread, 353 vs
-    448 at two (README)."""
+    (about 2 s), and say whether bf16 took less than `margin` of the float32 time. CPUs with the
+    same flags differ (README, "Training throughput"): on an Intel CPU with AMX the trainer measured
+    no gain (295 vs 296 images/s at one thread), on an AMD EPYC with AVX-512 BF16 1.37x (704 vs
+    513)."""
     threads = torch.get_num_threads()
     if threads not in _PROBES:
         from spaces import get_config
