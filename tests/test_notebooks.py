@@ -21,12 +21,19 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 
 def printed(nb: nbformat.NotebookNode) -> str:
-    """Everything the executed code cells printed or displayed as text, in order."""
-    parts = []
+    """Everything the executed code cells printed or displayed as text, in order. A print can
+    reach the notebook as several stream outputs (the kernel flushes its buffer on a timer, which
+    under load falls between the pieces of one line): stream text is joined as it came, with no
+    separator; other outputs stand on lines of their own."""
+    text = ""
     for cell in nb.cells:
         for out in cell.get("outputs", []):
-            parts.append(out.get("text", "") or out.get("data", {}).get("text/plain", ""))
-    return "\n".join(parts)
+            if out.get("output_type") == "stream":
+                text += out.get("text", "")
+            else:
+                text += "\n" + out.get("data", {}).get("text/plain", "") + "\n"
+        text += "\n"
+    return text
 
 
 def committed(space: str) -> list[dict[str, str]]:
@@ -143,3 +150,18 @@ def test_notebook_executes(path):
     ).execute()
     if path.name in CHECKS:
         CHECKS[path.name](printed(nb))
+
+
+def test_printed_joins_a_print_that_reached_the_notebook_in_pieces():
+    """The flaky CI failure of 2026-12-02: the kernel flushed "bins:" and the array as two stream
+    outputs, and joining them with a newline hid the line from the checks."""
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("print('bins:', edges)")
+    cell.outputs = [
+        nbformat.v4.new_output("stream", name="stdout", text="bins: "),
+        nbformat.v4.new_output("stream", name="stdout", text="[1. 2.] left out: {}\n"),
+        nbformat.v4.new_output("execute_result", data={"text/plain": "3"}, execution_count=1),
+    ]
+    nb.cells = [cell]
+    text = printed(nb)
+    assert "bins: [1. 2.] left out: {}\n" in text and "\n3\n" in text
