@@ -199,6 +199,15 @@ class SafeJournalFileBackend(JournalFileBackend):
         self.lock = lock_obj
         self._held = threading.local()
 
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_held", None)  # per thread of this process: nothing to carry to another
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._held = threading.local()
+
     def hold(self) -> bool:
         """From now on this thread's appends are held back (other threads', a heartbeat's, are
         written at once) until `release`; False when this thread was holding already (the outer

@@ -428,7 +428,10 @@ class RetryingStorage(BaseStorage):
         try:
             yield
         except BaseException:
-            self._write_held(journal, strict=False)
+            try:
+                self._write_held(journal, strict=False)
+            except Exception as e:  # the block's own exception is the one to raise
+                self.log(f"storage {self.name!r}: held writes not recorded: {reason(e)}")
             raise
         self._write_held(journal, strict=True)
 

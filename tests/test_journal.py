@@ -225,3 +225,39 @@ def test_one_write_holds_a_threads_appends_into_one_write_and_keeps_them_when_it
             storage.set_trial_user_attr(trial_id, f"late{k}", k)
     assert storage.get_trial(trial_id).state == optuna.trial.TrialState.FAIL
     assert "late0" not in storage.get_trial(trial_id).user_attrs and storage.get_all_studies()
+
+
+def test_a_journal_storage_pickles_and_writes_after_the_trip(tmp_path):
+    """A storage travels to cluster workers pickled; the per-thread hold of one_write does not."""
+    import pickle
+
+    from nas.storage import one_write
+
+    journal = tmp_path / "j.journal"
+    _study(journal, trials=1)
+    storage = pickle.loads(pickle.dumps(open_storage(str(journal))))
+    trial_id = optuna.load_study(study_name="s", storage=storage).ask()._trial_id
+    with one_write(storage):
+        storage.set_trial_user_attr(trial_id, "after", 1)
+    assert open_storage(str(journal)).get_trial(trial_id).user_attrs["after"] == 1
+
+
+def test_one_write_keeps_the_blocks_own_exception_when_the_held_write_fails(
+    tmp_path, capsys, monkeypatch
+):
+    from nas.storage import one_write
+
+    journal = tmp_path / "j.journal"
+    _study(journal, trials=1)
+    storage = open_storage(str(journal), patience=0)
+    trial_id = optuna.load_study(study_name="s", storage=storage).ask()._trial_id
+    assert storage.journal is not None
+
+    def broken(data: bytes) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(storage.journal, "write", broken)
+    with pytest.raises(KeyboardInterrupt), one_write(storage):
+        storage.set_trial_user_attr(trial_id, "x", 1)
+        raise KeyboardInterrupt
+    assert "held writes not recorded" in capsys.readouterr().err
