@@ -13,7 +13,12 @@ under 30 MF at 224 px: a few seconds a model with the real trainer. A file that 
 
 from __future__ import annotations
 
+import importlib
+import json
+import sys
+from collections.abc import Iterable
 from pathlib import Path
+from types import ModuleType
 
 from nas.trainer import Schedule, TrainResult, adapt_config
 from spaces import Band, complexity
@@ -113,3 +118,17 @@ def storage_snapshot(storage):
             }
     finally:
         engine.dispose()
+
+
+def bench_module(name: str) -> ModuleType:
+    """A script of bench/ imported as a module (bench/ is no package)."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.pop(0)
+
+
+def write_jsonl(path: Path, rows: Iterable[dict]) -> None:
+    """One JSON line per row, as the bench scripts write their run files."""
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))

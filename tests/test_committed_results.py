@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 
 import pandas as pd
 import pytest
-from helpers import ROOT
+from helpers import ROOT, bench_module
 from optuna.trial import TrialState
 
 from analysis.data import clean, load_frame
@@ -226,13 +226,7 @@ def test_paper_noise_table_follows_from_the_committed_runs():
     """results/paper/noise.csv and the noise table in FINDINGS.md are what bench/paper_noise.py
     computes from the committed noise runs, exports and ground truth, and every rerun at the study's
     seed is one of the committed trials."""
-    import sys
-
-    sys.path.insert(0, str(ROOT / "bench"))
-    try:
-        import paper_noise
-    finally:
-        sys.path.pop(0)
+    paper_noise = bench_module("paper_noise")
     noise, repro = paper_noise.tables(PAPER)
     committed = pd.read_csv(PAPER / "noise.csv")
     assert list(committed.columns) == list(noise.columns)
@@ -250,15 +244,9 @@ def test_the_default_proxy_is_the_one_the_fidelity_table_picks():
     """Issue 12's rule on the committed ground truth and proxy runs (recomputed, not read from
     fidelity.csv): the cheapest trained schedule at Spearman 0.8, else the best; the trainer's
     default schedule is that one."""
-    import sys
-
     from nas.schedule import Schedule
 
-    sys.path.insert(0, str(ROOT / "bench"))
-    try:
-        import proxy_fidelity
-    finally:
-        sys.path.pop(0)
+    proxy_fidelity = bench_module("proxy_fidelity")
     folder = ROOT / "results" / "ground_truth"
     df, _ = proxy_fidelity.table(folder, truth_seeds=2)
     committed = pd.read_csv(folder / "fidelity.csv")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import ROOT
+from helpers import ROOT, bench_module, write_jsonl
 
 from analysis.errors import AnalysisError
 from analysis.fidelity import fidelity, space_order, top_overlap
@@ -115,19 +115,12 @@ def test_ground_truth_command_resumes_without_repeating_or_losing(tmp_path):
 
 
 def test_fidelity_table_from_files(tmp_path):
-    sys.path.insert(0, str(ROOT / "bench"))
-    try:
-        import proxy_fidelity
-    finally:
-        sys.path.pop(0)
+    proxy_fidelity = bench_module("proxy_fidelity")
     schedule = {"epochs": 1, "train_size": None, "lr": 0.5, "augment": False}
     truth = {(s, i): 0.1 + 0.01 * i + (0.05 if s == "b" else 0) for s in "ab" for i in range(6)}
 
-    def write(name, rows):
-        (tmp_path / name).write_text("".join(json.dumps(r) + "\n" for r in rows))
-
-    write(
-        "ground_truth.jsonl",
+    write_jsonl(
+        tmp_path / "ground_truth.jsonl",
         [
             {"space": s, "index": i, "seed": 0, "error": e, "seconds": 10.0, "schedule": schedule}
             for (s, i), e in truth.items()
@@ -146,15 +139,15 @@ def test_fidelity_table_from_files(tmp_path):
         ],
     )
     cheap = {**schedule, "train_size": 5000}
-    write(
-        "proxy_5000.jsonl",
+    write_jsonl(
+        tmp_path / "proxy_5000.jsonl",
         [
             {"space": s, "index": i, "seed": 0, "error": 2 * e, "seconds": 1.0, "schedule": cheap}
             for (s, i), e in truth.items()
         ],
     )
-    write(
-        "scores.jsonl",
+    write_jsonl(
+        tmp_path / "scores.jsonl",
         [
             {
                 "space": s,
@@ -183,12 +176,8 @@ def test_fidelity_table_from_files(tmp_path):
 
 
 def test_a_truth_of_two_seeds_is_their_mean_and_its_repeats_the_next_two(tmp_path):
-    sys.path.insert(0, str(ROOT / "bench"))
-    try:
-        import ground_truth
-        import proxy_fidelity
-    finally:
-        sys.path.pop(0)
+    ground_truth = bench_module("ground_truth")
+    proxy_fidelity = bench_module("proxy_fidelity")
     # the runs: the one-seed study first, unchanged, then seed 1 for all, then seeds 2-3 of repeats
     one = ground_truth.tasks(["anynetx_a"], 3, 0, 1, seeds=1)
     two = ground_truth.tasks(["anynetx_a"], 3, 0, 1, seeds=2)
@@ -206,7 +195,7 @@ def test_a_truth_of_two_seeds_is_their_mean_and_its_repeats_the_next_two(tmp_pat
         for i in range(6)
         for seed in (range(4) if i < 4 else range(2))
     ]  # fmt: skip
-    (tmp_path / "ground_truth.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    write_jsonl(tmp_path / "ground_truth.jsonl", rows)
     _, summary = proxy_fidelity.table(tmp_path, truth_seeds=2)
     assert summary["truth_seeds"] == 2 and summary["models"] == 6 and summary["seed_models"] == 4
     assert summary["median_error"] == pytest.approx(0.1 + 0.01 * 2.5 + 0.001)  # mean of seeds 0, 1
@@ -250,36 +239,31 @@ def test_repeatability_refuses_what_it_cannot_measure():
 
 
 def test_a_proxy_at_two_seeds_ranks_by_their_mean_and_the_default_follows_the_rule(tmp_path):
-    sys.path.insert(0, str(ROOT / "bench"))
-    try:
-        import proxy_fidelity
-    finally:
-        sys.path.pop(0)
+    proxy_fidelity = bench_module("proxy_fidelity")
     schedule = {"epochs": 1, "train_size": None, "lr": 0.5, "augment": False}
     truth = {("a", i): 0.1 + 0.01 * i for i in range(8)}
-
-    def write(name, rows):
-        (tmp_path / name).write_text("".join(json.dumps(r) + "\n" for r in rows))
 
     def row(i, seed, error, schedule):
         return {"space": "a", "index": i, "seed": seed, "error": error, "seconds": 2.0,
                 "schedule": schedule}  # fmt: skip
 
-    write("ground_truth.jsonl", [row(i, 0, e, schedule) for (_, i), e in truth.items()])
+    write_jsonl(
+        tmp_path / "ground_truth.jsonl", [row(i, 0, e, schedule) for (_, i), e in truth.items()]
+    )
     # seed 0 alone ranks the models backwards for the first half; seed 1 makes the mean right
     two = {**schedule, "train_size": 5000, "batch_size": 64, "label_smoothing": 0.1}
-    write(
-        "proxy_two.jsonl",
+    write_jsonl(
+        tmp_path / "proxy_two.jsonl",
         [row(i, 0, 0.5 - e if i < 4 else e, two) for (_, i), e in truth.items()]
         + [row(i, 1, 3 * e - 0.5 if i < 4 else e, two) for (_, i), e in truth.items()],
     )
     # one seed, cheaper, ranks well but not perfectly; a third file misses seed 1 for one model
     one = {**schedule, "train_size": 2000}
     noisy = [0.1, 0.12, 0.11, 0.13, 0.14, 0.16, 0.15, 0.17]
-    write("proxy_one.jsonl", [row(i, 0, noisy[i], one) for i in range(8)])
+    write_jsonl(tmp_path / "proxy_one.jsonl", [row(i, 0, noisy[i], one) for i in range(8)])
     part = {**schedule, "train_size": 1000}
-    write(
-        "proxy_part.jsonl",
+    write_jsonl(
+        tmp_path / "proxy_part.jsonl",
         [row(i, 0, e, part) for (_, i), e in truth.items()]
         + [row(i, 1, 1 - e, part) for (_, i), e in truth.items() if i],
     )
